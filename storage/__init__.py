@@ -1,0 +1,1 @@
+"""Versioned, checksummed posterior samples and the records of training jobs."""

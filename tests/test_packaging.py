@@ -1,0 +1,64 @@
+"""The Dockerfile, pyproject, README and CI script agree with each other and the tree."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text()
+    text = re.sub(r"\\\n\s*", " ", text)
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            rows.append((op.upper(), rest.strip()))
+    return rows
+
+
+def test_dockerfile_copies_existing_paths():
+    copies = [rest for op, rest in _dockerfile() if op == "COPY"]
+    assert copies, "the Dockerfile copies nothing"
+    for rest in copies:
+        *sources, _dest = shlex.split(rest)
+        for source in sources:
+            assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def test_dockerfile_installs_every_package_and_runs_a_declared_script():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    copied = {shlex.split(rest)[0] for op, rest in _dockerfile() if op == "COPY"}
+    for package in ("app", "training", "storage"):
+        assert package in copied and (ROOT / package / "__init__.py").is_file()
+    assert pyproject["tool"]["setuptools"]["packages"]["find"]["include"] == [
+        "app*",
+        "training*",
+        "storage*",
+    ]
+    cmd = [rest for op, rest in _dockerfile() if op == "CMD"][-1]
+    program = re.findall(r'"([^"]+)"', cmd)[0]
+    scripts = pyproject["project"]["scripts"]
+    assert program in scripts, f"CMD runs {program}, not a console script of pyproject.toml"
+    module, _, func = scripts[program].partition(":")
+    source = (ROOT / module.replace(".", "/")).with_suffix(".py").read_text()
+    assert f"def {func}(" in source
+    python = next(rest for op, rest in _dockerfile() if op == "FROM")
+    minimum = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert python.startswith("python:") and python.split(":")[1].split("-")[0] >= minimum
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))
+    ]
+    assert ci == ["scripts/test"]
+    assert "scripts/test" in readme and "scripts/serve" in readme

@@ -1,0 +1,1 @@
+"""Training: MovieLens -> watch matrix -> sharded Bayesian matrix factorization -> HMC."""

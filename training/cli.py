@@ -1,0 +1,72 @@
+"""`python -m training`: command-line entry points. Logic lives in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from training.data import DataError, format_summary, load_source, summarize
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    data = load_source(args.source, data_root=args.data_root)
+    summary = summarize(data)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "data",
+        help="load a data source and print its summary",
+        description="Load a MovieLens source and print users, movies, watches, density, "
+        "top genres and the heaviest and lightest watchers.",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        default="synthetic",
+        help="synthetic[:users=N,movies=M,dim=D,seed=S] | PATH to ml-1m/ml-100k zip or folder | "
+        "ml-1m | ml-100k | tfds:movielens/1m-ratings (default: synthetic)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
+        help="folder holding named datasets ml-1m(.zip), ml-100k(.zip) (env SHARDLENS_DATA_DIR)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_cmd_data)
+
+
+def register(adder: Callable[[argparse._SubParsersAction], None]) -> None:
+    """Let other modules add subcommands (keeps this module free of their imports)."""
+    _EXTRA.append(adder)
+
+
+_EXTRA: list[Callable[[argparse._SubParsersAction], None]] = [_add_data]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for adder in _EXTRA:
+        adder(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

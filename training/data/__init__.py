@@ -1,0 +1,22 @@
+"""MovieLens sources -> `WatchData` (watch matrix, ids, titles, genres)."""
+
+from training.data.errors import DataError
+from training.data.genres import GENRES
+from training.data.sources import NAMED_SOURCES, load_source, parse_synthetic
+from training.data.summary import format_summary, summarize
+from training.data.synthetic import SyntheticSpec, generate
+from training.data.watch import SyntheticTruth, WatchData
+
+__all__ = [
+    "GENRES",
+    "NAMED_SOURCES",
+    "DataError",
+    "SyntheticSpec",
+    "SyntheticTruth",
+    "WatchData",
+    "format_summary",
+    "generate",
+    "load_source",
+    "parse_synthetic",
+    "summarize",
+]

@@ -1,0 +1,54 @@
+"""A short, JSON-ready description of a `WatchData` value."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from training.data.watch import WatchData
+
+
+def summarize(data: WatchData, *, top: int = 5) -> dict[str, Any]:
+    """Users, movies, watches, density, commonest genres, heaviest and lightest watchers."""
+    counts = data.watch_counts
+    order = np.argsort(-counts, kind="stable")
+    genre_counts = Counter(data.first_genre)
+
+    def watchers(indices: np.ndarray) -> list[dict[str, int]]:
+        return [{"user_id": int(data.user_ids[i]), "watched": int(counts[i])} for i in indices]
+
+    return {
+        "source": data.source,
+        "users": data.num_users,
+        "movies": data.num_movies,
+        "watches": data.num_watches,
+        "density": round(data.density, 6),
+        "watches_per_user": {
+            "min": int(counts.min()),
+            "median": float(np.median(counts)),
+            "max": int(counts.max()),
+        },
+        "top_genres": [{"genre": g, "movies": n} for g, n in genre_counts.most_common(top)],
+        "heaviest_watchers": watchers(order[:top]),
+        "lightest_watchers": watchers(order[::-1][:top]),
+        "fingerprint": data.fingerprint(),
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable text for `summarize`'s output."""
+    lines = [
+        f"source    {summary['source']}",
+        f"users     {summary['users']:,}",
+        f"movies    {summary['movies']:,}",
+        f"watches   {summary['watches']:,}  (density {summary['density']:.2%})",
+        "per user  min {min}, median {median:g}, max {max}".format(**summary["watches_per_user"]),
+        "genres    " + ", ".join(f"{g['genre']} ({g['movies']})" for g in summary["top_genres"]),
+        "heaviest  "
+        + ", ".join(f"user {w['user_id']}: {w['watched']}" for w in summary["heaviest_watchers"]),
+        "lightest  "
+        + ", ".join(f"user {w['user_id']}: {w['watched']}" for w in summary["lightest_watchers"]),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""`WatchData`: the boolean user x movie watch matrix with everything needed to explain it.
+
+The canonical form is sparse: one (user index, movie index) pair per watch, sorted by user
+then movie, with duplicates removed. Users and movies are numbered in *factorized order*
+(order of first appearance in the ratings, as `pandas.factorize` does in the reference),
+and only movies with at least one rating become columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from training.data.errors import DataError
+from training.data.genres import NO_GENRE
+
+
+class SyntheticTruth(NamedTuple):
+    """The latent variables that generated a synthetic watch matrix."""
+
+    user_embeddings: np.ndarray  # [users, D]
+    user_bias: np.ndarray  # [users]
+    movie_embeddings: np.ndarray  # [movies, D]
+    movie_bias: np.ndarray  # [movies]
+
+    def logits(self) -> np.ndarray:
+        """True logits U V^T + u + v, [users, movies]."""
+        return (
+            self.user_embeddings @ self.movie_embeddings.T
+            + self.user_bias[:, None]
+            + self.movie_bias[None, :]
+        )
+
+    def probabilities(self) -> np.ndarray:
+        """True watch probabilities sigmoid(logits), [users, movies]."""
+        return 1.0 / (1.0 + np.exp(-self.logits()))
+
+
+@dataclass(frozen=True, eq=False)
+class WatchData:
+    """A watch matrix in sparse form, with ids, titles and genres.
+
+    Attributes:
+        source: human-readable description of where the data came from.
+        user_ids: original user ids, in factorized order, int64 [users].
+        movie_ids: original movie ids, in factorized order, int64 [movies].
+        titles: movie titles, [movies].
+        genres: every genre of each movie, [movies] of tuples (never empty).
+        user_index: factorized user index of each watch, int32 [watches].
+        movie_index: factorized movie index of each watch, int32 [watches].
+        timestamps: time of each watch (seconds since epoch) when the source has them.
+        truth: the generating latent variables, for synthetic data only.
+    """
+
+    source: str
+    user_ids: np.ndarray
+    movie_ids: np.ndarray
+    titles: tuple[str, ...]
+    genres: tuple[tuple[str, ...], ...]
+    user_index: np.ndarray
+    movie_index: np.ndarray
+    timestamps: np.ndarray | None = None
+    truth: SyntheticTruth | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        n, m = len(self.user_ids), len(self.movie_ids)
+        if len(self.titles) != m or len(self.genres) != m:
+            raise ValueError("titles and genres must have one entry per movie")
+        if self.user_index.shape != self.movie_index.shape:
+            raise ValueError("user_index and movie_index must have the same length")
+        if self.user_index.size and (
+            self.user_index.min() < 0
+            or self.user_index.max() >= n
+            or self.movie_index.min() < 0
+            or self.movie_index.max() >= m
+        ):
+            raise ValueError("watch indices out of range")
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_movies(self) -> int:
+        return len(self.movie_ids)
+
+    @property
+    def num_watches(self) -> int:
+        return int(self.user_index.size)
+
+    @property
+    def density(self) -> float:
+        return self.num_watches / max(1, self.num_users * self.num_movies)
+
+    @property
+    def first_genre(self) -> tuple[str, ...]:
+        """The first listed genre of every movie (the reference's choice)."""
+        return tuple(g[0] for g in self.genres)
+
+    @property
+    def watch_counts(self) -> np.ndarray:
+        """Number of movies each user watched, int64 [users]."""
+        return np.bincount(self.user_index, minlength=self.num_users).astype(np.int64)
+
+    @property
+    def movie_counts(self) -> np.ndarray:
+        """Number of users who watched each movie, int64 [movies]."""
+        return np.bincount(self.movie_index, minlength=self.num_movies).astype(np.int64)
+
+    def dense(self, dtype: type | np.dtype = bool) -> np.ndarray:
+        """The watch matrix W, [users, movies]; W[i, j] is true when user i watched movie j."""
+        w = np.zeros((self.num_users, self.num_movies), dtype=dtype)
+        w[self.user_index, self.movie_index] = 1
+        return w
+
+    def watched_by(self, user: int) -> np.ndarray:
+        """Factorized movie indices watched by factorized user `user`, sorted."""
+        lo, hi = np.searchsorted(self.user_index, [user, user + 1])
+        return self.movie_index[lo:hi]
+
+    def fingerprint(self) -> str:
+        """sha256 of the matrix's shape and watches: equal fingerprints mean equal matrices."""
+        h = hashlib.sha256()
+        h.update(np.array([self.num_users, self.num_movies], np.int64).tobytes())
+        h.update(self.user_index.astype(np.int32).tobytes())
+        h.update(self.movie_index.astype(np.int32).tobytes())
+        return h.hexdigest()
+
+
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and uniques in order of first appearance, like `pandas.factorize`."""
+    uniques, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.reshape(-1)], uniques[order]
+
+
+def build_watch_data(
+    *,
+    source: str,
+    rating_user_ids: np.ndarray,
+    rating_movie_ids: np.ndarray,
+    movie_catalog: dict[int, tuple[str, tuple[str, ...]]],
+    rating_timestamps: np.ndarray | None = None,
+    truth: SyntheticTruth | None = None,
+) -> WatchData:
+    """Build `WatchData` from raw rating rows and a catalogue {movie id: (title, genres)}.
+
+    Ratings must already be validated against the catalogue. Repeated (user, movie) pairs
+    become one watch; with timestamps, the latest one is kept.
+    """
+    if len(rating_user_ids) == 0:
+        raise DataError(f"{source}: the dataset has no ratings, so there is nothing to fit")
+    user_codes, user_ids = factorize(np.asarray(rating_user_ids, np.int64))
+    movie_codes, movie_ids = factorize(np.asarray(rating_movie_ids, np.int64))
+    key = user_codes.astype(np.int64) * len(movie_ids) + movie_codes
+    order = np.lexsort((rating_timestamps if rating_timestamps is not None else key, key))
+    key_sorted = key[order]
+    # Keep the last row of each run of equal keys (the latest timestamp when sorted by it).
+    last = np.ones(key_sorted.size, bool)
+    last[:-1] = key_sorted[1:] != key_sorted[:-1]
+    keep = order[last]
+    titles = []
+    genres = []
+    for mid in movie_ids.tolist():
+        title, movie_genres = movie_catalog[mid]
+        titles.append(title)
+        genres.append(tuple(movie_genres) or (NO_GENRE,))
+    timestamps = None
+    if rating_timestamps is not None:
+        timestamps = np.asarray(rating_timestamps, np.int64)[keep]
+    return WatchData(
+        source=source,
+        user_ids=user_ids,
+        movie_ids=movie_ids,
+        titles=tuple(titles),
+        genres=tuple(genres),
+        user_index=user_codes[keep].astype(np.int32),
+        movie_index=movie_codes[keep].astype(np.int32),
+        timestamps=timestamps,
+        truth=truth,
+    )
