@@ -140,19 +140,26 @@ def _csr(data: WatchData) -> tuple[np.ndarray, np.ndarray]:
     return indptr, np.ascontiguousarray(data.movie_index, dtype=np.int32)
 
 
-def _check_extras(traces: Mapping[str, Any], files: Mapping[str, bytes]) -> None:
-    for name in traces:
+def _check_extras(traces: Mapping[str, Any], files: Mapping[str, bytes]) -> dict[str, np.ndarray]:
+    """The traces as numeric arrays; StoreError for unsafe names or contents."""
+    arrays = {}
+    for name, trace in traces.items():
         why = F.check_relative_name(name)
         if why is None and "/" in name:
             why = "trace names cannot contain '/'"
         if why:
             raise StoreError(f"trace name {name!r} is not allowed: {why}")
+        array = np.ascontiguousarray(np.asarray(trace))
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise StoreError(f"trace {name!r} has dtype {array.dtype}; traces must be numeric")
+        arrays[name] = array
     for name, content in files.items():
         why = F.check_relative_name(name)
         if why:
             raise StoreError(f"file name {name!r} is not allowed: {why}")
         if not isinstance(content, bytes | bytearray | memoryview):
             raise StoreError(f"files[{name!r}] must be bytes, not {type(content).__name__}")
+    return arrays
 
 
 def publish_posterior(
@@ -172,7 +179,7 @@ def publish_posterior(
     """
     store = Path(store_dir)
     arrays, shapes = check_samples(samples, data)
-    _check_extras(traces, files)
+    trace_arrays = _check_extras(traces, files)
     try:
         config_json = mf.jsonable(config)
         diagnostics_json = mf.jsonable(diagnostics)
@@ -185,7 +192,7 @@ def publish_posterior(
     tmp.mkdir()
     try:
         writer = _Writer(tmp)
-        _write_payload(writer, arrays, shapes, data, traces, files)
+        _write_payload(writer, arrays, shapes, data, trace_arrays, files)
         return _commit(store, tmp, writer, shapes, data, config_json, diagnostics_json)
     finally:
         if tmp.exists():
@@ -197,7 +204,7 @@ def _write_payload(
     arrays: dict[str, np.ndarray],
     shapes: Shapes,
     data: WatchData,
-    traces: Mapping[str, Any],
+    traces: Mapping[str, np.ndarray],
     files: Mapping[str, bytes],
 ) -> None:
     k, n, m, d = shapes.samples, shapes.users, shapes.movies, shapes.latent_dim
@@ -219,7 +226,7 @@ def _write_payload(
     }
     writer.raw(F.MOVIES, mf.dumps(movies).encode())
     for name, trace in traces.items():
-        writer.array(f"{F.TRACES_DIR}/{name}.npy", np.ascontiguousarray(np.asarray(trace)))
+        writer.array(f"{F.TRACES_DIR}/{name}.npy", trace)
     for name, content in files.items():
         writer.raw(f"{F.EXTRA_DIR}/{name}", bytes(content))
 
