@@ -58,16 +58,18 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def slow_publisher(store: str, pause_s: str) -> None:
-    """Publish with a pause after every file written (so a test can kill it mid-write)."""
+def slow_publisher(store: str, files_before_pause: str) -> None:
+    """Publish, but stall for a minute after writing some files (so a test can kill it)."""
     from storage import fsio
 
-    write = fsio.write_chunks
+    write, written = fsio.write_chunks, []
 
     def slow_write(path, chunks):
         result = write(path, chunks)
+        written.append(path)
         print(f"wrote {path}", flush=True)
-        time.sleep(float(pause_s))
+        if len(written) == int(files_before_pause):
+            time.sleep(60)
         return result
 
     fsio.write_chunks = slow_write
