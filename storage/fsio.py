@@ -58,7 +58,7 @@ def npy_chunks(
         if block.shape[1:] != shape[1:]:
             raise ValueError(f"block shape {block.shape} does not fit array shape {shape}")
         rows += block.shape[0]
-        yield memoryview(block).cast("B")
+        yield block.data.cast("B")
     if rows != shape[0]:
         raise ValueError(f"wrote {rows} rows of an array with {shape[0]}")
 

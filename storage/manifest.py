@@ -44,6 +44,7 @@ def jsonable(value: Any) -> Any:
 @functools.cache
 def code_version() -> dict[str, Any]:
     """The package version and, when this is a git checkout, the commit (None otherwise)."""
+    package: str | None
     try:
         package = metadata.version("shardlens")
     except metadata.PackageNotFoundError:

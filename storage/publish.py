@@ -118,6 +118,7 @@ class _Writer:
         self, name: str, shape: tuple[int, ...], dtype: np.dtype, blocks: Iterator[np.ndarray]
     ) -> None:
         """Write an array given as blocks along its first axis as `.npy`."""
+        chunks: Iterator[bytes | memoryview]
         if not shape:  # a scalar: one block of one element, written as its raw bytes
             chunks = iter([fsio.npy_header((), dtype), next(blocks).astype(dtype).tobytes()])
         else:
