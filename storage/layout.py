@@ -4,15 +4,16 @@
   latest                      text file: the current version id (replaced atomically)
   .lock                       flock'ed while the pointer moves, pins are taken, gc runs
   versions/<id>/              one complete, immutable version (see posterior.py)
-  versions/.tmp-<pid>-<hex>/  a version being written (never read; gc removes dead ones)
+  versions/.tmp-<pid>-<host>-<hex>/  a version being written (never read; gc removes dead)
   versions/.trash-<id>-<hex>/ a version being deleted by gc
-  pins/<id>/<pid>-<hex>       a live process uses version <id>
+  pins/<id>/<pid>-<host>-<hex>      a live process uses version <id>
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,15 +66,30 @@ def new_version_id(*, after: str | None = None, now: datetime | None = None) -> 
     return f"{moment.strftime(_TIME_FORMAT)}-{os.urandom(2).hex()}"
 
 
+def host_tag() -> str:
+    """This machine (container) in a form safe for file names."""
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def owner_tag() -> str:
+    """`<pid>-<host>-<hex>`: who holds a temp folder or a pin, unique per call."""
+    return f"{os.getpid()}-{host_tag()}-{os.urandom(4).hex()}"
+
+
+def parse_owner(tag: str) -> tuple[int, str] | None:
+    """(pid, host) of an owner tag (None when `tag` is not one)."""
+    match = re.match(r"^(\d+)-([A-Za-z0-9]*)-[0-9a-f]+$", tag)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
 def tmp_name() -> str:
-    """Name of a temporary version folder; it carries the writer's pid for gc."""
-    return f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    """Name of a temporary version folder; it names its writer for gc."""
+    return TMP_PREFIX + owner_tag()
 
 
-def tmp_owner(name: str) -> int | None:
-    """The writer pid in a temporary folder's name (None when it is not one)."""
-    match = re.match(rf"^{re.escape(TMP_PREFIX)}(\d+)-[0-9a-f]+$", name)
-    return int(match.group(1)) if match else None
+def tmp_owner(name: str) -> tuple[int, str] | None:
+    """(pid, host) of a temporary folder's writer (None when `name` is not one)."""
+    return parse_owner(name[len(TMP_PREFIX) :]) if name.startswith(TMP_PREFIX) else None
 
 
 def version_ids(store: Path) -> list[str]:

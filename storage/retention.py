@@ -14,6 +14,8 @@ from storage.errors import StoreError
 
 KEEP_ENV = "SHARDLENS_KEEP_VERSIONS"
 DEFAULT_KEEP = 5
+# Temp folders written from another host (container) are removed once this old.
+FOREIGN_TEMP_TTL_S = 24 * 3600
 
 
 def default_keep() -> int:
@@ -61,7 +63,7 @@ def pin(store_dir: str | Path, version: str = "latest") -> Pin:
         resolved = layout.resolve(store, version)
         folder = layout.pins_dir(store) / resolved
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{os.getpid()}-{os.urandom(4).hex()}"
+        path = folder / layout.owner_tag()
         fsio.write_chunks(path, [f"{os.getpid()} {time.time():.3f}\n".encode()])
     return Pin(store, resolved, path)
 
@@ -71,9 +73,14 @@ def unpin(handle: Pin) -> None:
     handle.release()
 
 
-def _pin_owner(name: str) -> int | None:
-    head = name.split("-", 1)[0]
-    return int(head) if head.isdigit() else None
+def _owner_alive(tag: str, *, foreign: bool) -> bool:
+    """Whether the owner named by `tag` runs. Owners on another host (another container
+    sharing the store) cannot be checked, so they count as `foreign`."""
+    owner = layout.parse_owner(tag)
+    if owner is None:
+        return False
+    pid, host = owner
+    return fsio.pid_alive(pid) if host == layout.host_tag() else foreign
 
 
 def live_pins(store_dir: str | Path, *, clean: bool = False) -> dict[str, int]:
@@ -90,8 +97,7 @@ def live_pins(store_dir: str | Path, *, clean: bool = False) -> dict[str, int]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         for path in pins:
-            owner = _pin_owner(path.name)
-            if owner is not None and fsio.pid_alive(owner):
+            if _owner_alive(path.name, foreign=True):
                 counts[folder.name] = counts.get(folder.name, 0) + 1
             elif clean:
                 with contextlib.suppress(FileNotFoundError):
@@ -130,8 +136,14 @@ def gc(store_dir: str | Path, *, keep: int | None = None) -> GcReport:
         removed = [v for v in ids if v not in protected]
         removed_temp = []
         for name in os.listdir(vdir):
-            owner = layout.tmp_owner(name)
-            if owner is not None and not fsio.pid_alive(owner):
+            if not name.startswith(layout.TMP_PREFIX):
+                continue
+            try:
+                age = time.time() - (vdir / name).stat().st_mtime
+            except FileNotFoundError:  # its publisher just renamed it into place
+                continue
+            foreign_fresh = age < FOREIGN_TEMP_TTL_S
+            if not _owner_alive(name[len(layout.TMP_PREFIX) :], foreign=foreign_fresh):
                 removed_temp.append(name)
         for name in [*removed, *removed_temp]:
             target = vdir / f"{layout.TRASH_PREFIX}{name.lstrip('.')}-{os.urandom(4).hex()}"

@@ -38,7 +38,7 @@ def test_sigkill_mid_publish_leaves_no_visible_version(tmp_path):
             assert line.startswith("wrote "), line
         temp = [p for p in layout.versions_dir(tmp_path).iterdir() if p.name.startswith(".tmp-")]
         assert len(temp) == 1 and any(temp[0].iterdir())
-        assert layout.tmp_owner(temp[0].name) == writer.pid
+        assert layout.tmp_owner(temp[0].name) == (writer.pid, layout.host_tag())
         writer.send_signal(signal.SIGKILL)
     finally:
         writer.kill()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -52,7 +54,7 @@ def test_pins_of_dead_processes_are_ignored_and_cleaned(tmp_path, five):
                           capture_output=True, text=True, check=True)  # fmt: skip
     folder = layout.pins_dir(tmp_path) / five[0]
     folder.mkdir(parents=True)
-    (folder / f"{int(dead.stdout)}-abcd").write_text("dead\n")
+    (folder / f"{int(dead.stdout)}-{layout.host_tag()}-abcd").write_text("dead\n")
     assert live_pins(tmp_path) == {}
     assert five[0] in gc(tmp_path, keep=1).removed
     assert not folder.exists()
@@ -73,3 +75,17 @@ def test_keep_setting(monkeypatch, tmp_path):
 def test_gc_default_keep_from_setting(monkeypatch, tmp_path, five):
     monkeypatch.setenv("SHARDLENS_KEEP_VERSIONS", "3")
     assert sorted(gc(tmp_path).removed) == five[:2]
+
+
+def test_owners_on_other_hosts_count_as_live(tmp_path, five):
+    """A pin or temp folder from another container sharing the store cannot be checked."""
+    folder = layout.pins_dir(tmp_path) / five[0]
+    folder.mkdir(parents=True)
+    (folder / "1-someotherhost-abcd").write_text("\n")
+    temp = layout.versions_dir(tmp_path) / ".tmp-999999-someotherhost-abcd"
+    temp.mkdir()
+    report = gc(tmp_path, keep=1)
+    assert five[0] in report.kept and report.removed_temp == []
+    old = time.time() - 2 * 24 * 3600
+    os.utime(temp, (old, old))
+    assert gc(tmp_path, keep=1).removed_temp == [temp.name]
