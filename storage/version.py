@@ -40,15 +40,18 @@ class PosteriorVersion:
         self.user_ids: np.ndarray = self._array(F.USER_IDS, (n,), np.int64)
         self.movie_ids: np.ndarray = self._array(F.MOVIE_IDS, (m,), np.int64)
         self._indptr = self._array(F.WATCHED_INDPTR, (n + 1,), np.int64)
-        nnz = int(self._indptr[-1]) if n >= 0 else 0
+        nnz = int(self._indptr[-1])
         self._indices = self._array(F.WATCHED_INDICES, (nnz,), np.int32)
         if np.any(np.diff(self._indptr) < 0) or self._indptr[0] != 0:
             raise corrupt(self.version, F.WATCHED_INDPTR, "is not a valid CSR row pointer")
         self.watch_counts: np.ndarray = np.diff(self._indptr)
-        movies = json.loads((path / F.MOVIES).read_text(encoding="utf-8"))
-        self.titles: list[str] = list(movies["titles"])
-        self.genres: list[tuple[str, ...]] = [tuple(g) for g in movies["genres"]]
-        self.first_genre: list[str] = list(movies["first_genre"])
+        try:
+            movies = json.loads((path / F.MOVIES).read_text(encoding="utf-8"))
+            self.titles: list[str] = list(movies["titles"])
+            self.genres: list[tuple[str, ...]] = [tuple(g) for g in movies["genres"]]
+            self.first_genre: list[str] = list(movies["first_genre"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise corrupt(self.version, F.MOVIES, f"cannot be read: {exc}") from None
         if not len(self.titles) == len(self.genres) == len(self.first_genre) == m:
             raise corrupt(self.version, F.MOVIES, f"does not describe {m} movies")
         self.traces: dict[str, np.ndarray] = {

@@ -266,3 +266,11 @@ def test_header_that_disagrees_with_manifest_is_refused(tmp_path):
     assert (folder / "movie_ids.npy").stat().st_size == entry["bytes"]
     with pytest.raises(CorruptVersionError, match=r"movie_ids\.npy"):
         open_posterior(tmp_path, verify=False)
+
+
+def test_unreadable_movies_json_is_named_without_hashing(tmp_path):
+    version = publish_small(tmp_path)
+    path = tmp_path / "versions" / version / "movies.json"
+    path.write_bytes(b"x" * path.stat().st_size)  # same size: only the checksum would catch it
+    with pytest.raises(CorruptVersionError, match=r"movies\.json cannot be read"):
+        open_posterior(tmp_path, verify=False)
