@@ -59,12 +59,22 @@ def subprocess_env() -> dict[str, str]:
 
 
 def slow_publisher(store: str, files_before_pause: str) -> None:
-    """Publish, but stall for a minute after writing some files (so a test can kill it)."""
+    """Publish, but stall for a minute after writing some files, or in the middle of the
+    first file when `files_before_pause` is 0 (so a test can kill it there)."""
     from storage import fsio
 
     write, written = fsio.write_chunks, []
 
+    def stall_after_first(chunks):
+        for k, chunk in enumerate(chunks):
+            yield chunk
+            if k == 0:  # the .npy header is written, the data is not
+                print("wrote part of a file", flush=True)
+                time.sleep(60)
+
     def slow_write(path, chunks):
+        if int(files_before_pause) == 0:
+            chunks = stall_after_first(chunks)
         result = write(path, chunks)
         written.append(path)
         print(f"wrote {path}", flush=True)
