@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from training.model import STATE_NAMES
+from training.names import STATE_NAMES
 
 _STATE_FILE = "state.npz"
 

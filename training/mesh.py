@@ -7,7 +7,7 @@ import re
 import sys
 import warnings
 
-from training.model import AXIS
+from training.names import AXIS
 
 _FLAG = "--xla_force_host_platform_device_count"
 

@@ -19,12 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 from tensorflow_probability.substrates import jax as tfp
 
+from training.names import AXIS
+
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
 Root = tfed.JointDistributionCoroutine.Root
-
-AXIS = "users"
-STATE_NAMES = ("user_embeddings", "user_bias", "movie_embeddings", "movie_bias")
 
 
 class State(NamedTuple):

@@ -30,7 +30,8 @@ from tensorflow_probability.substrates import jax as tfp
 from training.config import ConfigError, TrainConfig
 from training.data import WatchData
 from training.mesh import padded_users
-from training.model import AXIS, STATE_NAMES, make_model, make_prior
+from training.model import make_model, make_prior
+from training.names import AXIS, STATE_NAMES
 
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute

@@ -14,7 +14,7 @@ from training.config import TrainConfig
 from training.data import WatchData
 from training.diagnostics import diagnose
 from training.mesh import make_mesh
-from training.model import STATE_NAMES
+from training.names import STATE_NAMES
 from training.sampler import TRACE_NAMES, Progress, Segments, prepare
 
 
@@ -22,6 +22,7 @@ class TrainResult(NamedTuple):
     """Samples in reference shapes (padding removed), traces, diagnostics."""
 
     config: TrainConfig
+    data: WatchData
     fingerprint: str
     samples: dict[str, np.ndarray]  # user_embeddings [S, C, N, D], user_bias [S, C, N], ...
     traces: dict[str, np.ndarray]  # [T, C] per chain, step_size [T]
@@ -169,6 +170,7 @@ def train(
     )
     return TrainResult(
         config=config,
+        data=data,
         fingerprint=fingerprint,
         samples=samples,
         traces=all_traces,
