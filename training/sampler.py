@@ -15,6 +15,7 @@ Device layout of what crosses the map boundary:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -156,16 +157,33 @@ def _log_prior(config: TrainConfig, state, user_mask) -> jax.Array:
     return prior.log_prob(tuple(state))
 
 
-class Segments:
-    """Compiled init and segment functions for one config and problem on one mesh."""
+def _program_key(config: TrainConfig, problem: Problem, mesh) -> tuple:
+    """What a compiled program depends on: not the seed, data values or segmenting."""
+    normalized = dataclasses.replace(config, seed=0, data="", segment_size=1)
+    return (normalized, problem.watch.shape, tuple(d.id for d in mesh.devices.flat))
 
-    def __init__(self, config: TrainConfig, problem: Problem, mesh) -> None:
+
+_PROGRAMS: dict[tuple, Program] = {}
+
+
+def program_for(config: TrainConfig, problem: Problem, mesh) -> Program:
+    """The (cached) compiled program for this kernel, shape and mesh."""
+    key = _program_key(config, problem, mesh)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = Program(key[0], mesh)
+    return _PROGRAMS[key]
+
+
+class Program:
+    """Jitted init and compiled segment functions for one kernel config, shape and mesh.
+
+    The data, seeds and chain state are arguments, so runs that differ only in those
+    (another seed, resuming, another synthetic draw of the same size) reuse the compiles.
+    """
+
+    def __init__(self, config: TrainConfig, mesh) -> None:
         self.config = config
         self.mesh = mesh
-        put = functools.partial(jax.device_put)
-        self.watch = put(problem.watch, NamedSharding(mesh, P(AXIS)))
-        self.user_mask = put(problem.user_mask, NamedSharding(mesh, P(AXIS)))
-        self.init_key, self.sample_key = _keys(config.seed)
         self._compiled: dict[int, Any] = {}
         self._treedef: Any = None  # kernel-results structure, set when init is traced
         self._key_impls: dict[int, Any] = {}  # leaves that are typed PRNG keys
@@ -253,9 +271,9 @@ class Segments:
         )
 
     # -- host-side API ------------------------------------------------------------------
-    def init(self):
+    def init(self, watch, user_mask, key):
         """Initial (state, stacked kernel results), drawn from the prior."""
-        return self._init(self.watch, self.user_mask, self.init_key)
+        return self._init(watch, user_mask, key)
 
     def _segment_fn(self, length: int):
         return jax.jit(
@@ -271,24 +289,50 @@ class Segments:
     def is_compiled(self, length: int) -> bool:
         return length in self._compiled
 
-    def compile(self, state, stacked, length: int) -> float:
+    def compile(self, length: int, *args) -> float:
         """Compile the segment of `length` iterations ahead of time; returns seconds spent."""
         if length in self._compiled:
             return 0.0
         t0 = time.perf_counter()
-        start = jnp.int32(0)
-        lowered = self._segment_fn(length).lower(
-            state, stacked, self.watch, self.user_mask, self.sample_key, start
-        )
-        self._compiled[length] = lowered.compile()
+        self._compiled[length] = self._segment_fn(length).lower(*args).compile()
         return time.perf_counter() - t0
+
+    def run(self, length: int, *args):
+        """Advance by `length` iterations: args = (state, results, watch, mask, key, start)."""
+        self.compile(length, *args)
+        return self._compiled[length](*args)
+
+    def expected_results(self, watch, user_mask, key) -> list:
+        """Shapes and dtypes of the stacked kernel results (traced, not run)."""
+        return jax.eval_shape(self._init, watch, user_mask, key)[1]
+
+
+class Segments:
+    """One run's view of a `Program`: its data on the mesh and its keys."""
+
+    def __init__(self, config: TrainConfig, problem: Problem, mesh) -> None:
+        self.mesh = mesh
+        self.program = program_for(config, problem, mesh)
+        self.watch = jax.device_put(problem.watch, NamedSharding(mesh, P(AXIS)))
+        self.user_mask = jax.device_put(problem.user_mask, NamedSharding(mesh, P(AXIS)))
+        self.init_key, self.sample_key = _keys(config.seed)
+
+    def init(self):
+        """Initial (state, stacked kernel results), drawn from the prior."""
+        return self.program.init(self.watch, self.user_mask, self.init_key)
+
+    def is_compiled(self, length: int) -> bool:
+        return self.program.is_compiled(length)
+
+    def _args(self, state, stacked, start: int) -> tuple:
+        return (state, stacked, self.watch, self.user_mask, self.sample_key, jnp.int32(start))
+
+    def compile(self, state, stacked, length: int) -> float:
+        return self.program.compile(length, *self._args(state, stacked, 0))
 
     def run(self, state, stacked, *, start: int, length: int):
         """Advance by `length` iterations from iteration `start`."""
-        self.compile(state, stacked, length)
-        return self._compiled[length](
-            state, stacked, self.watch, self.user_mask, self.sample_key, jnp.int32(start)
-        )
+        return self.program.run(length, *self._args(state, stacked, start))
 
     def place_state(self, arrays):
         """Put host arrays of the (padded) chain state on the mesh."""
@@ -299,7 +343,7 @@ class Segments:
 
     def place_results(self, leaves):
         """Put host leaves of stacked kernel results (a checkpoint's) on the mesh."""
-        _, expected = jax.eval_shape(self._init, self.watch, self.user_mask, self.init_key)
+        expected = self.program.expected_results(self.watch, self.user_mask, self.init_key)
         shapes = [(tuple(x.shape), np.dtype(x.dtype)) for x in expected]
         found = [(tuple(np.shape(x)), np.asarray(x).dtype) for x in leaves]
         if shapes != found:
