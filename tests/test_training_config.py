@@ -88,3 +88,37 @@ def test_samples_segments_must_cover_the_kept_draws(tmp_path):
     assert sum(s["user_bias"].shape[0] for s in ckpt.load_samples(tmp_path, num_kept=6)) == 6
     with pytest.raises(ckpt.CheckpointError, match="holds 8 of 10"):
         ckpt.load_samples(tmp_path, num_kept=10)
+
+
+def test_fake_devices_can_only_be_requested_before_jax_starts(monkeypatch):
+    import jax  # noqa: F401  (makes "already imported" certain)
+
+    from training.mesh import request_cpu_devices
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+    assert request_cpu_devices(4) is True
+    with pytest.warns(RuntimeWarning, match="already imported"):
+        assert request_cpu_devices(16) is False
+
+
+def test_progress_lines_and_jsonl(tmp_path):
+    import io
+    import json
+
+    from training.progress import ConsolePrinter, JsonlWriter, fan_out
+
+    payload = {
+        "phase": "burnin", "iteration": 10, "total": 40, "leapfrog_per_s": 12.5,
+        "acceptance": 0.71, "step_size": 0.02, "eta_s": 75.0,
+    }  # fmt: skip
+    out = io.StringIO()
+    sink = fan_out([ConsolePrinter(out, live=False), JsonlWriter(tmp_path / "p.jsonl"), None])
+    sink(payload)
+    sink({**payload, "iteration": 40})
+    assert "10/40" in out.getvalue() and "accept 0.71" in out.getvalue()
+    assert "eta 1:15" in out.getvalue()
+    lines = (tmp_path / "p.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [10, 40]
+    live = io.StringIO()
+    ConsolePrinter(live, live=True)(payload)
+    assert live.getvalue().startswith("\r[######")

@@ -25,6 +25,12 @@ def trace_plot_png(traces: dict[str, np.ndarray], *, num_burnin_steps: int) -> b
         axes[1].plot(iterations, accept[:, chain], lw=0.6, alpha=0.8, label=f"chain {chain}")
     axes[2].plot(iterations, step, lw=1.0, color="k")
     axes[0].set_ylabel("target log-prob")
+    settled = tlp[tlp.shape[0] // 10 :]
+    if settled.size and np.isfinite(settled).all():
+        # Zoom past the first 10% (the descent from the prior draw would hide the rest).
+        lo, hi = float(settled.min()), float(settled.max())
+        pad = 0.1 * (hi - lo) + 1e-6 * abs(hi) + 1e-9
+        axes[0].set_ylim(lo - pad, hi + pad)
     axes[1].set_ylabel("acceptance prob.")
     axes[1].set_ylim(-0.02, 1.02)
     axes[2].set_ylabel("step size")

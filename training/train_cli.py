@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -57,6 +58,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue from this run's checkpoint")
     p.add_argument("--run-id", help="checkpoint folder name (default: config+data fingerprint)")
+    p.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep <store>/checkpoints/<run-key>/ after publishing (deleted by default)",
+    )
     p.add_argument("--num-chains", type=int)
     p.add_argument("--num-leapfrog-steps", type=int)
     p.add_argument("--step-size", type=float)
@@ -98,7 +104,7 @@ def _summary(version: str, result) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.checkpoint import CheckpointError
+    from training.checkpoint import CheckpointError, checkpoint_dir, run_key
     from training.mesh import MeshError, request_cpu_devices
 
     try:
@@ -136,6 +142,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
         )
         version = save_result(args.store, result)
+        if not args.keep_checkpoint:
+            shutil.rmtree(
+                checkpoint_dir(args.store, run_key(result.fingerprint, args.run_id)),
+                ignore_errors=True,
+            )
     except (ConfigError, DataError, MeshError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
