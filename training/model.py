@@ -12,7 +12,7 @@ padded users' prior and likelihood terms (so their gradients are exactly zero).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,8 @@ import numpy as np
 from tensorflow_probability.substrates import jax as tfp
 
 from training.names import AXIS
+
+Distribution = Any  # a TFP distribution (TFP's JAX substrate has no usable type stubs)
 
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
@@ -35,12 +37,12 @@ class State(NamedTuple):
     movie_bias: jax.Array
 
 
-def _zero(_dist: tfd.Distribution) -> float:
+def _zero(_dist: Distribution) -> float:
     """Safe value for masked-out positions (cheap, unlike the default fixed sample)."""
     return 0.0
 
 
-def _masked(dist: tfd.Distribution, mask: jax.Array, event_ndims: int) -> tfd.Distribution:
+def _masked(dist: Distribution, mask: jax.Array, event_ndims: int) -> Distribution:
     return tfd.Independent(
         tfd.Masked(dist, mask, safe_sample_fn=_zero), reinterpreted_batch_ndims=event_ndims
     )
@@ -77,14 +79,14 @@ def logits(state: State | tuple) -> jax.Array:
 
 def make_prior(
     *, local_users: int, num_movies: int, latent_dim: int, prior_scale: float, user_mask: jax.Array
-) -> tfed.JointDistributionCoroutine:
+) -> Distribution:
     """The sharded prior over (U, u, V, v); call inside a device map over `users`."""
     fn = functools.partial(
         _prior_fn,
         local_users=local_users,
         num_movies=num_movies,
         dim=latent_dim,
-        scale=np.float32(prior_scale),
+        scale=float(prior_scale),
         user_mask=user_mask,
     )
     return tfed.JointDistributionCoroutine(fn)
@@ -92,7 +94,7 @@ def make_prior(
 
 def make_model(
     *, num_movies: int, latent_dim: int, prior_scale: float, user_mask: jax.Array
-) -> tfed.JointDistributionCoroutine:
+) -> Distribution:
     """The sharded joint over (U, u, V, v, W) for this device's block of users.
 
     `user_mask` is float/bool [local_users]: 0 for padding rows. Call inside a device map.
@@ -104,7 +106,7 @@ def make_model(
         local_users=local_users,
         num_movies=num_movies,
         dim=latent_dim,
-        scale=np.float32(prior_scale),
+        scale=float(prior_scale),
         user_mask=mask,
     )
 

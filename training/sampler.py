@@ -75,7 +75,7 @@ def prepare(data: WatchData, *, num_devices: int) -> Problem:
 
 def momentum_distribution(
     *, num_chains: int, local_users: int, num_movies: int, latent_dim: int
-) -> tfed.JointDistributionSequential:
+) -> Any:
     """Unit-normal momenta: Sharded (different per device) for U, u; replicated for V, v."""
 
     def normal(shape, ndims):
@@ -91,9 +91,7 @@ def momentum_distribution(
     )
 
 
-def build_kernel(
-    config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array
-) -> tfm.TransitionKernel:
+def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array) -> Any:
     """The one place that picks the HMC flavour (`config.likelihood`); call inside the map.
 
     "reference": TFP's PreconditionedHamiltonianMonteCarlo on the sharded model's log_prob.

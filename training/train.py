@@ -94,7 +94,7 @@ def train(
         iteration = restored.iteration
         traces = {name: [restored.traces[name]] for name in TRACE_NAMES}
         num_kept = max(0, iteration - config.num_burnin_steps)
-        kept = ckpt.load_samples(directory, num_kept=num_kept) if num_kept else []
+        kept = ckpt.load_samples(directory, num_kept=num_kept) if num_kept and directory else []
 
     total = config.total_iterations
     run_seconds = 0.0
