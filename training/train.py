@@ -81,6 +81,9 @@ def train(
         ckpt.checkpoint_dir(store_dir, ckpt.run_key(fingerprint, run_id)) if store_dir else None
     )
     segments = Segments(config, problem, mesh)
+    total = config.total_iterations
+    idle = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
+    _emit(progress, phase="compile", iteration=0, total=total, **idle)
 
     restored = ckpt.load(directory, fingerprint=fingerprint) if resume and directory else None
     if restored is None:
@@ -96,7 +99,6 @@ def train(
         num_kept = max(0, iteration - config.num_burnin_steps)
         kept = ckpt.load_samples(directory, num_kept=num_kept) if num_kept and directory else []
 
-    total = config.total_iterations
     run_seconds = 0.0
     run_iterations = 0
     compile_seconds = 0.0
@@ -105,16 +107,8 @@ def train(
             return None
         phase = "burnin" if start < config.num_burnin_steps else "sampling"
         if not segments.is_compiled(length):
-            _emit(
-                progress,
-                phase="compile",
-                iteration=start,
-                total=total,
-                leapfrog_per_s=None,
-                acceptance=None,
-                step_size=None,
-                eta_s=None,
-            )
+            if run_iterations:  # the first compile was announced above
+                _emit(progress, phase="compile", iteration=start, total=total, **idle)
             compile_seconds += segments.compile(state, results, length)
         t0 = time.perf_counter()
         state, results, draws, seg_traces = segments.run(state, results, start=start, length=length)
