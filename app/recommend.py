@@ -1,0 +1,234 @@
+"""Pure scoring: posterior samples x one user -> pick counts, genres, uncertainty.
+
+The procedure follows the reference. For every posterior sample k (k = s * C + c), movies are
+ranked by U_k . V_kj + u_k + v_kj and the top-ranked movie the user has not watched is that
+sample's *pick*; the picks are then counted across samples. The user bias u_k is the same for
+every movie, so it never changes a pick; it only enters the watch probabilities.
+
+Unfiltered picks for every user are computed once per posterior version
+(`precompute_picks`); genre-restricted picks are computed per request (`picks_for_user`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+NO_PICK = -1  # a sample with no eligible movie (the user watched every candidate)
+
+
+class Catalog(NamedTuple):
+    """Per-version movie metadata in the shapes scoring needs."""
+
+    first_genre_code: np.ndarray  # int32 [M], index into genre_names
+    genre_names: tuple[str, ...]  # distinct first genres, sorted
+    genre_sets: dict[str, np.ndarray]  # genre -> bool [M]: movies with that genre (any position)
+
+
+class Recommendation(NamedTuple):
+    movie_index: int
+    count: int
+    share: float
+    probability_mean: float
+    probability_low: float  # 5th percentile over samples
+    probability_high: float  # 95th percentile over samples
+
+
+class GenreShare(NamedTuple):
+    genre: str
+    count: int
+    share: float
+
+
+class Uncertainty(NamedTuple):
+    entropy_bits: float
+    distinct_picks: int
+    top_share: float
+
+
+class RecommendationResult(NamedTuple):
+    num_samples: int
+    num_picked: int  # samples that had an eligible movie
+    recommendations: list[Recommendation]
+    genres: list[GenreShare]
+    uncertainty: Uncertainty
+
+
+def build_catalog(genres: Sequence[Sequence[str]]) -> Catalog:
+    """Index the movies' genres: first-genre codes and one membership mask per genre."""
+    first = [g[0] for g in genres]
+    names = tuple(sorted(set(first)))
+    lookup = {name: i for i, name in enumerate(names)}
+    codes = np.fromiter((lookup[g] for g in first), dtype=np.int32, count=len(first))
+    members: dict[str, list[int]] = {}
+    for j, movie_genres in enumerate(genres):
+        for g in movie_genres:
+            members.setdefault(g, []).append(j)
+    sets = {}
+    for g, movies in members.items():
+        mask = np.zeros(len(genres), dtype=bool)
+        mask[movies] = True
+        sets[g] = mask
+    return Catalog(codes, names, sets)
+
+
+def candidate_mask(catalog: Catalog, genres: Sequence[str], num_movies: int) -> np.ndarray:
+    """Movies with at least one of `genres` (bool [M]); unknown-to-this-version genres add none."""
+    mask = np.zeros(num_movies, dtype=bool)
+    for g in genres:
+        found = catalog.genre_sets.get(g)
+        if found is not None:
+            mask |= found
+    return mask
+
+
+def pick_dtype(num_movies: int) -> np.dtype:
+    """The smallest signed dtype that holds a movie index and NO_PICK."""
+    return np.dtype(np.int16 if num_movies < 2**15 else np.int32)
+
+
+def precompute_picks(
+    *,
+    num_users: int,
+    user_samples: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    watched: Callable[[int], np.ndarray],
+    movie_embeddings: np.ndarray,
+    movie_bias: np.ndarray,
+    chunk_users: int = 256,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> np.ndarray:
+    """Unfiltered picks of every user and sample, [N, S*C] (int16 when movies < 32768).
+
+    Works in chunks of users so memory stays bounded: per chunk, one [K, n, D+1] copy of the
+    users' samples and one [n, M] score matrix per sample. The movie bias rides in the matmul
+    as an extra embedding dimension, and watched movies are masked by flat index.
+    `should_stop` is checked between chunks; it returning True raises `InterruptedError`.
+    """
+    num_samples, num_movies, dim = movie_embeddings.shape
+    out = np.empty((num_users, num_samples), dtype=pick_dtype(num_movies))
+    ones = np.ones((num_samples, 1), dtype=np.float32)
+    for start in range(0, num_users, chunk_users):
+        if should_stop():
+            raise InterruptedError("precomputation stopped")
+        users = range(start, min(start + chunk_users, num_users))
+        n = len(users)
+        u_aug = np.empty((num_samples, n, dim + 1), dtype=np.float32)
+        flat: list[np.ndarray] = []
+        no_choice = np.zeros(n, dtype=bool)
+        for row, i in enumerate(users):
+            emb, _ = user_samples(i)
+            u_aug[:, row, :dim] = emb
+            u_aug[:, row, dim:] = ones
+            seen = np.asarray(watched(i), dtype=np.intp)
+            flat.append(row * num_movies + seen)
+            no_choice[row] = seen.size >= num_movies
+        mask_idx = np.concatenate(flat) if flat else np.empty(0, np.intp)
+        scores = np.empty((n, num_movies), dtype=np.float32)
+        scores_flat = scores.reshape(-1)
+        v_aug = np.empty((num_movies, dim + 1), dtype=np.float32)
+        for k in range(num_samples):
+            v_aug[:, :dim] = movie_embeddings[k]
+            v_aug[:, dim] = movie_bias[k]
+            np.matmul(u_aug[k], v_aug.T, out=scores)
+            scores_flat[mask_idx] = -np.inf
+            out[start : start + n, k] = scores.argmax(axis=1)
+        out[start : start + n][no_choice] = NO_PICK
+    return out
+
+
+def picks_for_user(
+    *,
+    user_embeddings: np.ndarray,
+    movie_embeddings: np.ndarray,
+    movie_bias: np.ndarray,
+    eligible: np.ndarray,
+) -> np.ndarray:
+    """Picks of one user over candidate movies `eligible` (bool [M]), [S*C] with NO_PICK."""
+    num_samples = user_embeddings.shape[0]
+    if not eligible.any():
+        return np.full(num_samples, NO_PICK, dtype=np.int32)
+    scores = np.matmul(movie_embeddings, user_embeddings[:, :, None])[..., 0]
+    scores += movie_bias
+    scores[:, ~eligible] = -np.inf
+    return scores.argmax(axis=1).astype(np.int32)
+
+
+def watch_probabilities(
+    *,
+    user_embeddings: np.ndarray,
+    user_bias: np.ndarray,
+    movie_embeddings: np.ndarray,
+    movie_bias: np.ndarray,
+    movies: np.ndarray,
+    interval: float = 0.90,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior mean and central credible interval of sigmoid(score) for `movies`."""
+    if movies.size == 0:
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty, empty
+    v = movie_embeddings[:, movies, :]  # [K, m, D]
+    logits = np.einsum("kmd,kd->km", v, user_embeddings) + movie_bias[:, movies]
+    logits += user_bias[:, None]
+    probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    tail = (1.0 - interval) / 2.0 * 100.0
+    low, high = np.percentile(probs, [tail, 100.0 - tail], axis=0)
+    return probs.mean(axis=0), low, high
+
+
+def summarize_picks(
+    picks: np.ndarray, *, catalog: Catalog, num_movies: int, k: int
+) -> tuple[np.ndarray, np.ndarray, list[GenreShare], Uncertainty, int]:
+    """Top-`k` movies by count (ties: lower index first), their counts, genres, uncertainty."""
+    num_samples = picks.size
+    valid = picks[picks >= 0].astype(np.intp)
+    counts = np.bincount(valid, minlength=num_movies)
+    picked = np.flatnonzero(counts)
+    order = picked[np.lexsort((picked, -counts[picked]))][:k]
+    genre_counts = np.bincount(catalog.first_genre_code[valid], minlength=len(catalog.genre_names))
+    genres = [
+        GenreShare(catalog.genre_names[g], int(genre_counts[g]), genre_counts[g] / num_samples)
+        for g in np.lexsort((np.arange(genre_counts.size), -genre_counts))
+        if genre_counts[g] > 0
+    ]
+    if valid.size:
+        p = counts[picked] / valid.size
+        entropy = float(-(p * np.log2(p)).sum()) + 0.0
+        top_share = float(counts[picked].max() / num_samples)
+    else:
+        entropy, top_share = 0.0, 0.0
+    uncertainty = Uncertainty(entropy, int(picked.size), top_share)
+    return order, counts[order], genres, uncertainty, int(valid.size)
+
+
+def recommend(
+    picks: np.ndarray,
+    *,
+    catalog: Catalog,
+    user_embeddings: np.ndarray,
+    user_bias: np.ndarray,
+    movie_embeddings: np.ndarray,
+    movie_bias: np.ndarray,
+    k: int,
+) -> RecommendationResult:
+    """Everything `GET /recommend` reports, from one user's picks and samples."""
+    num_samples = picks.size
+    num_movies = movie_bias.shape[1]
+    order, counts, genres, uncertainty, num_picked = summarize_picks(
+        picks, catalog=catalog, num_movies=num_movies, k=k
+    )
+    mean, low, high = watch_probabilities(
+        user_embeddings=user_embeddings,
+        user_bias=user_bias,
+        movie_embeddings=movie_embeddings,
+        movie_bias=movie_bias,
+        movies=order,
+    )
+    recs = [
+        Recommendation(
+            int(j), int(c), c / num_samples, float(mean[i]), float(low[i]), float(high[i])
+        )
+        for i, (j, c) in enumerate(zip(order, counts, strict=True))
+    ]
+    return RecommendationResult(num_samples, num_picked, recs, genres, uncertainty)

@@ -1,0 +1,45 @@
+"""Server settings: environment variables prefixed `SHARDLENS_`, or an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment (one object per process)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHARDLENS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    store_dir: Path = Field(Path("var/store"), description="posterior store to serve from")
+    poll_interval_s: float = Field(
+        5.0, ge=0, description="seconds between checks of the store's `latest`; 0 disables"
+    )
+    api_token: SecretStr | None = Field(
+        None, description="bearer token for /admin/*; admin routes are refused without one"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="allowed CORS origins; empty keeps CORS closed"
+    )
+    max_body_bytes: int = Field(65536, ge=0, description="request bodies above this get 413")
+    log_level: LogLevel = "info"
+    precompute_chunk_users: int = Field(
+        256, ge=1, description="users per chunk when precomputing picks (bounds memory)"
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
