@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from storage.posterior import Pin, latest_version, open_posterior, pin
 
 from app.recommend import Catalog, build_catalog, precompute_picks
 
@@ -85,18 +85,6 @@ def check_version(version: Any) -> None:
         )
 
 
-def _default_opener(store_dir: Path) -> Callable[[str], Any]:
-    from storage.posterior import open_posterior
-
-    return lambda version: open_posterior(store_dir, version, verify=True)
-
-
-def _default_latest(store_dir: Path) -> Callable[[], str | None]:
-    from storage.posterior import latest_version
-
-    return lambda: latest_version(store_dir)
-
-
 class ModelHolder:
     """Holds the served version; loads new ones in the caller's (background) thread."""
 
@@ -105,14 +93,11 @@ class ModelHolder:
         store_dir: Path,
         *,
         chunk_users: int = 256,
-        open_version: Callable[[str], Any] | None = None,
-        latest: Callable[[], str | None] | None = None,
     ):
         self.store_dir = Path(store_dir)
         self.chunk_users = chunk_users
-        self._open = open_version or _default_opener(self.store_dir)
-        self._latest = latest or _default_latest(self.store_dir)
         self._current: Served | None = None
+        self._pin: Pin | None = None  # keeps `gc` from deleting the served version
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -128,7 +113,7 @@ class ModelHolder:
         """Open, verify and precompute one version (slow; touches no served state)."""
         started = time.perf_counter()
         try:
-            version = self._open(version_name)
+            version = open_posterior(self.store_dir, version_name, verify=True)
         except Exception as exc:  # storage errors, OS errors, bad manifests: all unservable
             raise ModelLoadError(f"cannot open version {version_name}: {exc}") from exc
         check_version(version)
@@ -169,7 +154,7 @@ class ModelHolder:
         with self._load_lock:
             current = self._current
             try:
-                target = self._latest()
+                target = latest_version(self.store_dir)
             except Exception as exc:
                 return self._record_failure("latest", f"cannot read the store: {exc}", current)
             if target is None or (current is not None and current.name == target):
@@ -178,10 +163,20 @@ class ModelHolder:
                 return ReloadOutcome(current.name if current else None, False, None)
             log.info("loading posterior version %s from %s", target, self.store_dir)
             try:
+                handle = pin(self.store_dir, target)
+            except Exception as exc:
+                return self._record_failure(target, f"cannot pin version {target}: {exc}", current)
+            try:
                 served = self.build(target)
-            except ModelLoadError as exc:
-                return self._record_failure(target, str(exc), current)
+            except BaseException as exc:
+                handle.release()
+                if isinstance(exc, ModelLoadError):
+                    return self._record_failure(target, str(exc), current)
+                raise
             self._current = served  # the atomic swap: one reference assignment
+            old_pin, self._pin = self._pin, handle
+            if old_pin is not None:
+                old_pin.release()
             self._failed_version = None
             log.info("serving posterior version %s (loaded in %.2f s)", target, served.load_seconds)
             return ReloadOutcome(served.name, True, None)
@@ -215,3 +210,7 @@ class ModelHolder:
         if self._poller is not None:
             self._poller.join(timeout=10)
             self._poller = None
+        with self._load_lock:
+            if self._pin is not None:
+                self._pin.release()
+                self._pin = None
