@@ -1,4 +1,8 @@
-"""Request dependencies: settings, the model holder, the served version, admin auth."""
+"""Request dependencies: settings, the model holder, the served version, admin auth.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
+which costs more than everything these functions do.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ from app.model_state import ModelHolder, Served
 from app.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with (`get_settings()` unless overridden)."""
     return request.app.state.settings
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
@@ -30,7 +34,7 @@ def no_model_message(settings: Settings) -> str:
     )
 
 
-def require_served(
+async def require_served(
     holder: Annotated[ModelHolder, Depends(get_holder)],
     settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> Served:
@@ -44,7 +48,7 @@ def require_served(
 _bearer = HTTPBearer(auto_error=False, description="SHARDLENS_API_TOKEN")
 
 
-def require_admin(
+async def require_admin(
     settings: Annotated[Settings, Depends(get_app_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -33,7 +33,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = holder or ModelHolder(
-            settings.store_dir, chunk_users=settings.precompute_chunk_users
+            settings.store_dir,
+            chunk_users=settings.precompute_chunk_users,
+            cache_dir=settings.cache_dir,
         )
         app.state.holder = active
         outcome = await asyncio.to_thread(active.refresh)

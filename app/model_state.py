@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from storage.posterior import Pin, latest_version, open_posterior, pin
+from storage.posterior import Pin, latest_version, list_versions, open_posterior, pin
 
-from app.recommend import Catalog, build_catalog, precompute_picks
+from app.picks_cache import cache_key, cached_picks, prune
+from app.recommend import Catalog, build_catalog, pick_dtype, precompute_picks
 
 log = logging.getLogger("shardlens.serve")
 
@@ -39,6 +40,8 @@ class Served:
     version: Any  # storage.posterior.PosteriorVersion
     picks: np.ndarray  # [N, S*C] unfiltered pick per user and sample
     movie_counts: np.ndarray  # [M] users who watched each movie
+    movie_embeddings: np.ndarray  # [S*C, M, D] plain ndarray view of the memory map
+    movie_bias: np.ndarray  # [S*C, M] (np.memmap slicing is slow; these views are not)
     catalog: Catalog
     loaded_at: datetime
     load_seconds: float
@@ -93,9 +96,11 @@ class ModelHolder:
         store_dir: Path,
         *,
         chunk_users: int = 256,
+        cache_dir: Path | None = None,
     ):
         self.store_dir = Path(store_dir)
         self.chunk_users = chunk_users
+        self.cache_dir = cache_dir
         self._current: Served | None = None
         self._pin: Pin | None = None  # keeps `gc` from deleting the served version
         self._load_lock = threading.Lock()
@@ -117,15 +122,27 @@ class ModelHolder:
         except Exception as exc:  # storage errors, OS errors, bad manifests: all unservable
             raise ModelLoadError(f"cannot open version {version_name}: {exc}") from exc
         check_version(version)
-        try:
-            picks = precompute_picks(
+        movie_embeddings = np.asarray(version.movie_embeddings)
+        movie_bias = np.asarray(version.movie_bias)
+
+        def compute() -> np.ndarray:
+            return precompute_picks(
                 num_users=version.num_users,
                 user_samples=version.user_samples,
                 watched=version.watched,
-                movie_embeddings=version.movie_embeddings,
-                movie_bias=version.movie_bias,
+                movie_embeddings=movie_embeddings,
+                movie_bias=movie_bias,
                 chunk_users=self.chunk_users,
                 should_stop=self._stop.is_set,
+            )
+
+        try:
+            picks = cached_picks(
+                self.cache_dir,
+                cache_key(version.manifest),
+                shape=(version.num_users, version.num_samples),
+                dtype=pick_dtype(version.num_movies),
+                compute=compute,
             )
         except InterruptedError:
             raise
@@ -141,6 +158,8 @@ class ModelHolder:
             version=version,
             picks=picks,
             movie_counts=movie_counts,
+            movie_embeddings=movie_embeddings,
+            movie_bias=movie_bias,
             catalog=catalog,
             loaded_at=datetime.now(UTC),
             load_seconds=time.perf_counter() - started,
@@ -178,8 +197,19 @@ class ModelHolder:
             if old_pin is not None:
                 old_pin.release()
             self._failed_version = None
+            self._prune_cache()
             log.info("serving posterior version %s (loaded in %.2f s)", target, served.load_seconds)
             return ReloadOutcome(served.name, True, None)
+
+    def _prune_cache(self) -> None:
+        """Drop cached picks of versions that left the store (best effort)."""
+        if self.cache_dir is None:
+            return
+        try:
+            present = {info.version for info in list_versions(self.store_dir)}
+        except Exception:
+            return
+        prune(self.cache_dir, present)
 
     def _record_failure(self, target: str, message: str, current: Served | None) -> ReloadOutcome:
         log.error("%s; still serving %s", message, current.name if current else "nothing")

@@ -151,7 +151,7 @@ def picks_for_user(
         return np.full(num_samples, NO_PICK, dtype=np.int32)
     scores = np.matmul(movie_embeddings, user_embeddings[:, :, None])[..., 0]
     scores += movie_bias
-    scores[:, ~eligible] = -np.inf
+    scores += np.where(eligible, np.float32(0), np.float32(-np.inf))  # one broadcast pass
     return scores.argmax(axis=1).astype(np.int32)
 
 
@@ -172,9 +172,17 @@ def watch_probabilities(
     logits = np.einsum("kmd,kd->km", v, user_embeddings) + movie_bias[:, movies]
     logits += user_bias[:, None]
     probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    tail = (1.0 - interval) / 2.0 * 100.0
-    low, high = np.percentile(probs, [tail, 100.0 - tail], axis=0)
-    return probs.mean(axis=0), low, high
+    tail = (1.0 - interval) / 2.0
+    ordered = np.sort(probs, axis=0)
+    return probs.mean(axis=0), _quantile(ordered, tail), _quantile(ordered, 1.0 - tail)
+
+
+def _quantile(ordered: np.ndarray, q: float) -> np.ndarray:
+    """`np.quantile(x, q, axis=0)` (linear method) of data already sorted along axis 0."""
+    position = q * (ordered.shape[0] - 1)
+    lo = int(np.floor(position))
+    hi = min(lo + 1, ordered.shape[0] - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (position - lo)
 
 
 def summarize_picks(

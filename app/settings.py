@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
@@ -34,9 +34,19 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(65536, ge=0, description="request bodies above this get 413")
     log_level: LogLevel = "info"
+    cache_dir: Path | None = Field(
+        Path("var/cache"),
+        description="where precomputed picks are cached for other workers and restarts; "
+        "empty disables the cache",
+    )
     precompute_chunk_users: int = Field(
         256, ge=1, description="users per chunk when precomputing picks (bounds memory)"
     )
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _empty_disables(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 @lru_cache

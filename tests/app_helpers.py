@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from storage.posterior import publish_posterior
 
+from app.settings import Settings
 from training.data import SyntheticSpec, WatchData, generate
 
 
@@ -73,3 +74,9 @@ def reference_picks(
                     picks.append(int(j))
                     break
     return picks
+
+
+def app_settings(store: Path, **overrides) -> Settings:
+    """Server settings for a test store, with the picks cache next to (not in) the store."""
+    overrides.setdefault("cache_dir", store.parent / f"{store.name}-picks-cache")
+    return Settings(store_dir=store, **overrides)

@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
-from tests.app_helpers import publish, reference_picks, tiny_data
+from tests.app_helpers import app_settings, publish, reference_picks, tiny_data
 
 TOKEN = "s3cret-token"
 
@@ -24,14 +23,14 @@ def published(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(published):
     store, _ = published
-    settings = Settings(store_dir=store, poll_interval_s=0, api_token=TOKEN)
+    settings = app_settings(store, poll_interval_s=0, api_token=TOKEN)
     with TestClient(create_app(settings)) as client:
         yield client
 
 
 @pytest.fixture
 def empty_client(tmp_path):
-    with TestClient(create_app(Settings(store_dir=tmp_path / "empty", poll_interval_s=0))) as c:
+    with TestClient(create_app(app_settings(tmp_path / "empty", poll_interval_s=0))) as c:
         yield c
 
 
@@ -170,7 +169,7 @@ def test_admin_reload_auth(client, published, tmp_path):
     ok = client.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200
     assert ok.json() == {"model_version": pub.version, "changed": False, "error": None}
-    settings = Settings(store_dir=tmp_path, poll_interval_s=0)  # no token configured
+    settings = app_settings(tmp_path, poll_interval_s=0)  # no token configured
     with TestClient(create_app(settings)) as closed:
         refused = closed.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
         assert refused.status_code == 403
@@ -187,7 +186,7 @@ def test_no_model_gets_503_saying_how_to_train(empty_client):
 
 
 def test_body_size_limit_and_closed_cors(tmp_path):
-    settings = Settings(store_dir=tmp_path, poll_interval_s=0, api_token=TOKEN, max_body_bytes=10)
+    settings = app_settings(tmp_path, poll_interval_s=0, api_token=TOKEN, max_body_bytes=10)
     with TestClient(create_app(settings)) as c:
         big = c.post("/admin/reload", content=b"x" * 100, headers={"Authorization": "Bearer x"})
         assert big.status_code == 413 and "SHARDLENS_MAX_BODY_BYTES" in big.json()["detail"]
@@ -199,7 +198,7 @@ def test_body_size_limit_and_closed_cors(tmp_path):
 
 
 def test_cors_when_configured(tmp_path):
-    settings = Settings(store_dir=tmp_path, poll_interval_s=0, cors_origins=["https://ok.example"])
+    settings = app_settings(tmp_path, poll_interval_s=0, cors_origins=["https://ok.example"])
     with TestClient(create_app(settings)) as c:
         response = c.get("/healthz", headers={"Origin": "https://ok.example"})
         assert response.headers["access-control-allow-origin"] == "https://ok.example"

@@ -11,8 +11,7 @@ from storage.posterior import list_versions, publish_posterior
 
 from app.main import create_app
 from app.model_state import ModelHolder
-from app.settings import Settings
-from tests.app_helpers import publish, random_samples, tiny_data
+from tests.app_helpers import app_settings, publish, random_samples, tiny_data
 
 TOKEN = "swap-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,7 +30,7 @@ def test_swap_under_concurrent_requests(tmp_path):
     data = tiny_data(num_users=30, num_movies=24)
     user_ids = [int(u) for u in data.user_ids[:8]]
     first = publish(tmp_path, data, seed=1).version
-    settings = Settings(store_dir=tmp_path, poll_interval_s=0.05, api_token=TOKEN)
+    settings = app_settings(tmp_path, poll_interval_s=0.05, api_token=TOKEN)
     with TestClient(create_app(settings)) as client:
         stop = threading.Event()
         seen: list[tuple[int, str | None]] = []
@@ -100,7 +99,7 @@ def corrupt(store, version: str) -> None:
 def test_failed_load_keeps_the_old_version(tmp_path):
     data = tiny_data(num_users=20, num_movies=16)
     good = publish(tmp_path, data, seed=1).version
-    settings = Settings(store_dir=tmp_path, poll_interval_s=0, api_token=TOKEN)
+    settings = app_settings(tmp_path, poll_interval_s=0, api_token=TOKEN)
     with TestClient(create_app(settings)) as client:
         broken = publish(tmp_path, data, seed=2).version
         corrupt(tmp_path, broken)
@@ -129,7 +128,7 @@ def test_failed_load_keeps_the_old_version(tmp_path):
 
 def test_server_starts_empty_and_picks_up_the_first_version(tmp_path):
     data = tiny_data(num_users=10, num_movies=8)
-    settings = Settings(store_dir=tmp_path, poll_interval_s=0.05)
+    settings = app_settings(tmp_path, poll_interval_s=0.05)
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 503
         version = publish(tmp_path, data).version

@@ -27,6 +27,7 @@ def test_real_uvicorn_process(tmp_path):
     first = publish(tmp_path, data, seed=1).version
     port = free_port()
     env = {**os.environ, "SHARDLENS_POLL_INTERVAL_S": "0.1", "PYTHONUNBUFFERED": "1"}
+    env["SHARDLENS_CACHE_DIR"] = str(tmp_path.parent / "picks-cache")
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--store", str(tmp_path), "--log-level", "warning"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -40,8 +40,8 @@ def _recommend(
         eligible[version.watched(index)] = False
         picks = picks_for_user(
             user_embeddings=user_emb,
-            movie_embeddings=version.movie_embeddings,
-            movie_bias=version.movie_bias,
+            movie_embeddings=served.movie_embeddings,
+            movie_bias=served.movie_bias,
             eligible=eligible,
         )
     else:
@@ -51,8 +51,8 @@ def _recommend(
         catalog=served.catalog,
         user_embeddings=user_emb,
         user_bias=user_bias,
-        movie_embeddings=version.movie_embeddings,
-        movie_bias=version.movie_bias,
+        movie_embeddings=served.movie_embeddings,
+        movie_bias=served.movie_bias,
         k=k,
     )
     movie_ids, titles, all_genres = version.movie_ids, version.titles, version.genres
