@@ -173,16 +173,20 @@ def watch_probabilities(
     logits += user_bias[:, None]
     probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     tail = (1.0 - interval) / 2.0
-    ordered = np.sort(probs, axis=0)
-    return probs.mean(axis=0), _quantile(ordered, tail), _quantile(ordered, 1.0 - tail)
+    low, high = _quantiles(probs, (tail, 1.0 - tail))
+    return probs.mean(axis=0), low, high
 
 
-def _quantile(ordered: np.ndarray, q: float) -> np.ndarray:
-    """`np.quantile(x, q, axis=0)` (linear method) of data already sorted along axis 0."""
-    position = q * (ordered.shape[0] - 1)
-    lo = int(np.floor(position))
-    hi = min(lo + 1, ordered.shape[0] - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (position - lo)
+def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """`np.quantile(values, q, axis=0)` (linear method) for each q, via one partition."""
+    n = values.shape[0]
+    positions = [q * (n - 1) for q in qs]
+    bounds = [(int(np.floor(p)), min(int(np.floor(p)) + 1, n - 1)) for p in positions]
+    ordered = np.partition(values, sorted({i for pair in bounds for i in pair}), axis=0)
+    return [
+        ordered[lo] + (ordered[hi] - ordered[lo]) * (p - lo)
+        for p, (lo, hi) in zip(positions, bounds, strict=True)
+    ]
 
 
 def summarize_picks(

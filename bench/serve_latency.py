@@ -71,10 +71,51 @@ def ensure_posterior(store: Path, args: argparse.Namespace) -> str:
     return version
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_server(store: Path, cache: Path) -> tuple[subprocess.Popen, str, float]:
+    """`python -m app` with one worker; returns once /readyz answers 200."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHARDLENS_POLL_INTERVAL_S": "0",
+        "SHARDLENS_STORE_DIR": str(store),
+        "SHARDLENS_CACHE_DIR": str(cache),
+    }
+    command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1", "--log-level", "warning"]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return server, base, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def memory(pid: int) -> dict[str, str]:
@@ -140,24 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     genres = sorted({g for gs in served.genres for g in gs})
     del served
 
-    port = free_port()
-    env = {**os.environ, "SHARDLENS_POLL_INTERVAL_S": "0", "SHARDLENS_STORE_DIR": str(args.store)}
-    command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", "1", "--log-level", "warning"]
-    started = time.perf_counter()
-    server = subprocess.Popen(command, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
+    cache = tempfile.TemporaryDirectory(prefix="shardlens-bench-cache-")
+    server, base, ready_s = start_server(args.store, Path(cache.name))
     try:
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited with {server.returncode}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        ready_s = time.perf_counter() - started
         model = httpx.get(f"{base}/model").json()
         print(
             f"server pid {server.pid} ready in {ready_s:.1f} s; version {version} loaded "
@@ -187,15 +213,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"server memory after the run: {memory(server.pid)}")
         print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-            f"(client and server share them), python {platform.python_version()}"
+            f"machine: {cpu_model()}, {os.cpu_count()} cores (client and server share them), "
+            f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}"
         )
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
+    server, base, ready_s = start_server(args.store, Path(cache.name))
+    try:
+        model = httpx.get(f"{base}/model").json()
+        print(
+            f"restart with cached picks: ready in {ready_s:.1f} s (load {model['load_seconds']:.1f} s)"
+        )
+    finally:
+        stop_server(server)
+        cache.cleanup()
         if tmp is not None:
             tmp.cleanup()
     return 0
