@@ -1,0 +1,117 @@
+"""`manifest.json`: what a version holds, where it came from, and every file's checksum."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import subprocess
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "shardlens-posterior"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as plain JSON data: numpy scalars/arrays become numbers/lists, tuples lists,
+    paths strings, dataclasses dicts, and non-finite floats None (strict JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a manifest: {value!r}")
+
+
+@functools.cache
+def code_version() -> dict[str, Any]:
+    """The package version and, when this is a git checkout, the commit (None otherwise)."""
+    package: str | None
+    try:
+        package = metadata.version("shardlens")
+    except metadata.PackageNotFoundError:
+        package = _pyproject_version()
+    commit = None
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        if out.returncode == 0:
+            commit = out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"package": "shardlens", "version": package, "git_commit": commit}
+
+
+def _pyproject_version() -> str | None:
+    path = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    try:
+        import tomllib
+
+        return tomllib.loads(path.read_text())["project"]["version"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def array_entry(array_shape: tuple[int, ...], dtype: np.dtype, sha256: str, size: int) -> dict:
+    return {
+        "kind": "array",
+        "shape": list(array_shape),
+        "dtype": np.dtype(dtype).str,
+        "bytes": size,
+        "sha256": sha256,
+    }
+
+
+def file_entry(sha256: str, size: int) -> dict:
+    return {"kind": "file", "bytes": size, "sha256": sha256}
+
+
+def dumps(manifest: Mapping[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def check(manifest: Any) -> str | None:
+    """Why `manifest` is not a usable manifest of this format (None when it is)."""
+    if not isinstance(manifest, dict):
+        return "it is not a JSON object"
+    if manifest.get("format") != FORMAT:
+        return f"format is {manifest.get('format')!r}, expected {FORMAT!r}"
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return (
+            f"format_version {manifest.get('format_version')!r} is not supported "
+            f"(this code reads {FORMAT_VERSION}); upgrade shardlens or retrain"
+        )
+    for key in ("version", "shapes", "files", "data", "config", "created_at"):
+        if key not in manifest:
+            return f"it lacks {key!r}"
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
+        for e in files.values()
+    ):
+        return "its 'files' table is malformed"
+    return None
