@@ -144,15 +144,37 @@ def picks_for_user(
     movie_embeddings: np.ndarray,
     movie_bias: np.ndarray,
     eligible: np.ndarray,
+    unfiltered: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Picks of one user over candidate movies `eligible` (bool [M]), [S*C] with NO_PICK."""
+    """Picks of one user over candidate movies `eligible` (bool [M]), [S*C] with NO_PICK.
+
+    `eligible` must exclude watched movies. With the user's `unfiltered` picks, samples whose
+    unfiltered pick is eligible keep it (the best unwatched movie is then also the best
+    eligible one) and only the other samples are scored.
+    """
     num_samples = user_embeddings.shape[0]
     if not eligible.any():
         return np.full(num_samples, NO_PICK, dtype=np.int32)
-    scores = np.matmul(movie_embeddings, user_embeddings[:, :, None])[..., 0]
-    scores += movie_bias
-    scores += np.where(eligible, np.float32(0), np.float32(-np.inf))  # one broadcast pass
-    return scores.argmax(axis=1).astype(np.int32)
+    penalty = np.where(eligible, np.float32(0), np.float32(-np.inf))
+    if unfiltered is None:
+        rows = np.arange(num_samples)
+        picks = np.empty(num_samples, dtype=np.int32)
+    else:
+        picks = unfiltered.astype(np.int32)
+        resolved = (picks < 0) | eligible[np.maximum(picks, 0)]
+        rows = np.flatnonzero(~resolved)
+    if rows.size > num_samples // 2:  # most samples: one batched matmul over all of them
+        scores = np.matmul(movie_embeddings, user_embeddings[:, :, None])[..., 0]
+        scores += movie_bias
+        scores += penalty  # one broadcast pass
+        picks[rows] = scores[rows].argmax(axis=1)
+        return picks
+    for k in rows.tolist():  # a few samples: one matrix-vector product each
+        scores = movie_embeddings[k] @ user_embeddings[k]
+        scores += movie_bias[k]
+        scores += penalty
+        picks[k] = scores.argmax()
+    return picks
 
 
 def watch_probabilities(

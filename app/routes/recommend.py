@@ -43,6 +43,7 @@ def _recommend(
             movie_embeddings=served.movie_embeddings,
             movie_bias=served.movie_bias,
             eligible=eligible,
+            unfiltered=served.picks[index],
         )
     else:
         picks = served.picks[index]
