@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from storage.posterior import Pin, latest_version, list_versions, open_posterior, pin
 
-from app.picks_cache import cache_key, cached_picks, prune
-from app.recommend import Catalog, build_catalog, pick_dtype, precompute_picks
+from app.picks_cache import cache_key, cached_array, prune
+from app.recommend import (
+    Catalog,
+    build_catalog,
+    movie_major_samples,
+    pick_dtype,
+    precompute_picks,
+)
+from storage.posterior import Pin, latest_version, list_versions, open_posterior, pin
 
 log = logging.getLogger("shardlens.serve")
 
@@ -42,6 +48,7 @@ class Served:
     movie_counts: np.ndarray  # [M] users who watched each movie
     movie_embeddings: np.ndarray  # [S*C, M, D] plain ndarray view of the memory map
     movie_bias: np.ndarray  # [S*C, M] (np.memmap slicing is slow; these views are not)
+    movie_major: np.ndarray  # [M, S*C, D+1]: embedding then bias, one movie contiguous
     catalog: Catalog
     loaded_at: datetime
     load_seconds: float
@@ -137,12 +144,22 @@ class ModelHolder:
             )
 
         try:
-            picks = cached_picks(
+            key = cache_key(version.manifest)
+            picks = cached_array(
                 self.cache_dir,
-                cache_key(version.manifest),
+                "picks",
+                key,
                 shape=(version.num_users, version.num_samples),
                 dtype=pick_dtype(version.num_movies),
                 compute=compute,
+            )
+            movie_major = cached_array(
+                self.cache_dir,
+                "movies",
+                key,
+                shape=(version.num_movies, version.num_samples, version.latent_dim + 1),
+                dtype=np.dtype(np.float32),
+                compute=lambda: movie_major_samples(movie_embeddings, movie_bias),
             )
         except InterruptedError:
             raise
@@ -160,6 +177,7 @@ class ModelHolder:
             movie_counts=movie_counts,
             movie_embeddings=movie_embeddings,
             movie_bias=movie_bias,
+            movie_major=movie_major,
             catalog=catalog,
             loaded_at=datetime.now(UTC),
             load_seconds=time.perf_counter() - started,

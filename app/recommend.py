@@ -177,36 +177,52 @@ def picks_for_user(
     return picks
 
 
+def movie_major_samples(movie_embeddings: np.ndarray, movie_bias: np.ndarray) -> np.ndarray:
+    """[M, S*C, D+1] float32: each movie's embedding and bias samples in one contiguous block,
+    so the probabilities of a few movies read a few blocks instead of S*C scattered rows."""
+    num_samples, num_movies, dim = movie_embeddings.shape
+    out = np.empty((num_movies, num_samples, dim + 1), dtype=np.float32)
+    for start in range(0, num_samples, 64):
+        stop = min(start + 64, num_samples)
+        out[:, start:stop, :dim] = movie_embeddings[start:stop].transpose(1, 0, 2)
+        out[:, start:stop, dim] = movie_bias[start:stop].T
+    return out
+
+
 def watch_probabilities(
     *,
     user_embeddings: np.ndarray,
     user_bias: np.ndarray,
-    movie_embeddings: np.ndarray,
-    movie_bias: np.ndarray,
+    movie_major: np.ndarray,
     movies: np.ndarray,
     interval: float = 0.90,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior mean and central credible interval of sigmoid(score) for `movies`."""
+    """Posterior mean and central credible interval of sigmoid(U.V + u + v) for `movies`.
+
+    `movie_major` is `movie_major_samples(...)`: [M, S*C, D+1], embedding then bias.
+    """
     if movies.size == 0:
         empty = np.empty(0, dtype=np.float64)
         return empty, empty, empty
-    v = movie_embeddings[:, movies, :]  # [K, m, D]
-    logits = np.einsum("kmd,kd->km", v, user_embeddings) + movie_bias[:, movies]
-    logits += user_bias[:, None]
+    dim = user_embeddings.shape[1]
+    block = movie_major[movies]  # [m, K, D+1]
+    logits = np.einsum("mkd,kd->mk", block[:, :, :dim], user_embeddings)
+    logits += block[:, :, dim]
+    logits += user_bias
     probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     tail = (1.0 - interval) / 2.0
     low, high = _quantiles(probs, (tail, 1.0 - tail))
-    return probs.mean(axis=0), low, high
+    return probs.mean(axis=1), low, high
 
 
 def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
-    """`np.quantile(values, q, axis=0)` (linear method) for each q, via one partition."""
-    n = values.shape[0]
+    """`np.quantile(values, q, axis=1)` (linear method) for each q, via one partition."""
+    n = values.shape[1]
     positions = [q * (n - 1) for q in qs]
     bounds = [(int(np.floor(p)), min(int(np.floor(p)) + 1, n - 1)) for p in positions]
-    ordered = np.partition(values, sorted({i for pair in bounds for i in pair}), axis=0)
+    ordered = np.partition(values, sorted({i for pair in bounds for i in pair}), axis=1)
     return [
-        ordered[lo] + (ordered[hi] - ordered[lo]) * (p - lo)
+        ordered[:, lo] + (ordered[:, hi] - ordered[:, lo]) * (p - lo)
         for p, (lo, hi) in zip(positions, bounds, strict=True)
     ]
 
@@ -242,21 +258,19 @@ def recommend(
     catalog: Catalog,
     user_embeddings: np.ndarray,
     user_bias: np.ndarray,
-    movie_embeddings: np.ndarray,
-    movie_bias: np.ndarray,
+    movie_major: np.ndarray,
     k: int,
 ) -> RecommendationResult:
     """Everything `GET /recommend` reports, from one user's picks and samples."""
     num_samples = picks.size
-    num_movies = movie_bias.shape[1]
+    num_movies = movie_major.shape[0]
     order, counts, genres, uncertainty, num_picked = summarize_picks(
         picks, catalog=catalog, num_movies=num_movies, k=k
     )
     mean, low, high = watch_probabilities(
         user_embeddings=user_embeddings,
         user_bias=user_bias,
-        movie_embeddings=movie_embeddings,
-        movie_bias=movie_bias,
+        movie_major=movie_major,
         movies=order,
     )
     recs = [

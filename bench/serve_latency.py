@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from storage.posterior import latest_version, open_posterior, publish_posterior  # noqa: E402
-
 from training.data import SyntheticSpec, generate  # noqa: E402
 
 
@@ -149,11 +148,26 @@ async def drive(
         return latencies, time.perf_counter() - started, statuses
 
 
-def report(name: str, latencies: np.ndarray, wall: float, statuses: dict[int, int]) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, pid: int, base: str, paths: list[str], concurrency: int) -> None:
+    """Drive `paths` and print latency, throughput and the server's CPU time per request.
+
+    CPU per request does not depend on what else runs on the machine, so it shows the
+    capacity of one worker even when the wall-clock figures are disturbed.
+    """
+    cpu_before = cpu_seconds(pid)
+    latencies, wall, statuses = asyncio.run(drive(base, paths, concurrency))
+    cpu_ms = (cpu_seconds(pid) - cpu_before) / len(paths) * 1e3
     p50, p99 = np.percentile(latencies * 1e3, [50, 99])
     print(
         f"{name:<34} n={latencies.size:<5} p50={p50:6.2f} ms  p99={p99:6.2f} ms  "
-        f"{latencies.size / wall:7.1f} req/s  statuses={statuses}"
+        f"{latencies.size / wall:6.1f} req/s  server CPU {cpu_ms:5.2f} ms/req "
+        f"(= {1e3 / max(cpu_ms, 1e-9):5.0f} req/s per core)  statuses={statuses}"
     )
 
 
@@ -202,19 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             return paths
 
         asyncio.run(drive(base, plain(300) + filtered(20), args.concurrency))  # warm-up
-        report("plain, concurrency 1", *asyncio.run(drive(base, plain(args.requests // 3), 1)))
-        report(
-            f"plain, concurrency {args.concurrency}",
-            *asyncio.run(drive(base, plain(args.requests), args.concurrency)),
-        )
-        report(
-            f"genre-filtered, concurrency {args.concurrency}",
-            *asyncio.run(drive(base, filtered(args.genre_requests), args.concurrency)),
-        )
+        pid, c = server.pid, args.concurrency
+        measure("plain, concurrency 1", pid, base, plain(args.requests // 3), 1)
+        measure(f"plain, concurrency {c}", pid, base, plain(args.requests), c)
+        measure(f"genre-filtered, concurrency {c}", pid, base, filtered(args.genre_requests), c)
         print(f"server memory after the run: {memory(server.pid)}")
+        print(f"load average during the run: {os.getloadavg()}")
         print(
             f"machine: {cpu_model()}, {os.cpu_count()} cores (client and server share them), "
-            f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}"
+            f"python {platform.python_version()}"
         )
     finally:
         stop_server(server)

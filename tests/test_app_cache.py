@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from storage.posterior import gc
 
 from app import model_state
 from app.model_state import ModelHolder
+from storage.posterior import gc
 from tests.app_helpers import publish, tiny_data
 
 
@@ -26,6 +26,8 @@ def test_second_load_reads_the_cache_and_matches(tmp_path, monkeypatch):
     second = ModelHolder(store, cache_dir=cache)
     assert second.refresh().served_version == version
     np.testing.assert_array_equal(second.current.picks, first.current.picks)
+    np.testing.assert_array_equal(second.current.movie_major, first.current.movie_major)
+    assert len(list(cache.glob(f"movies-{version}-*.npy"))) == 1
     first.stop()
     second.stop()
 

@@ -9,6 +9,7 @@ from app.recommend import (
     NO_PICK,
     build_catalog,
     candidate_mask,
+    movie_major_samples,
     picks_for_user,
     precompute_picks,
     recommend,
@@ -103,8 +104,7 @@ def test_probabilities_match_direct_computation(posterior):
         catalog=build_catalog(version.genres),
         user_embeddings=emb,
         user_bias=bias,
-        movie_embeddings=version.movie_embeddings,
-        movie_bias=version.movie_bias,
+        movie_major=movie_major_samples(version.movie_embeddings, version.movie_bias),
         k=3,
     )
     s = published.samples

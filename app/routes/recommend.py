@@ -52,8 +52,7 @@ def _recommend(
         catalog=served.catalog,
         user_embeddings=user_emb,
         user_bias=user_bias,
-        movie_embeddings=served.movie_embeddings,
-        movie_bias=served.movie_bias,
+        movie_major=served.movie_major,
         k=k,
     )
     movie_ids, titles, all_genres = version.movie_ids, version.titles, version.genres
