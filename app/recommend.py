@@ -145,16 +145,25 @@ def picks_for_user(
     movie_bias: np.ndarray,
     eligible: np.ndarray,
     unfiltered: np.ndarray | None = None,
+    movie_major: np.ndarray | None = None,
 ) -> np.ndarray:
     """Picks of one user over candidate movies `eligible` (bool [M]), [S*C] with NO_PICK.
 
     `eligible` must exclude watched movies. With the user's `unfiltered` picks, samples whose
     unfiltered pick is eligible keep it (the best unwatched movie is then also the best
-    eligible one) and only the other samples are scored.
+    eligible one) and only the other samples are scored. With `movie_major` samples and few
+    candidates, only the candidates' contiguous blocks are read.
     """
     num_samples = user_embeddings.shape[0]
-    if not eligible.any():
+    candidates = np.flatnonzero(eligible)
+    if candidates.size == 0:
         return np.full(num_samples, NO_PICK, dtype=np.int32)
+    if movie_major is not None and candidates.size * 4 <= eligible.size:
+        dim = user_embeddings.shape[1]
+        block = movie_major[candidates]  # [c, K, D+1]
+        scores = np.einsum("ckd,kd->ck", block[:, :, :dim], user_embeddings)
+        scores += block[:, :, dim]
+        return candidates[scores.argmax(axis=0)].astype(np.int32)
     penalty = np.where(eligible, np.float32(0), np.float32(-np.inf))
     if unfiltered is None:
         rows = np.arange(num_samples)

@@ -51,6 +51,7 @@ def test_genre_restricted_picks_follow_the_reference(posterior):
         movie_embeddings=version.movie_embeddings,
         movie_bias=version.movie_bias,
     )
+    movie_major = movie_major_samples(version.movie_embeddings, version.movie_bias)
     shortcuts = 0
     for genre in catalog.genre_sets:  # common genres take the per-sample path, rare ones not
         allowed = candidate_mask(catalog, [genre], version.num_movies)
@@ -59,13 +60,14 @@ def test_genre_restricted_picks_follow_the_reference(posterior):
             eligible[version.watched(user)] = False
             emb, _ = version.user_samples(user)
             expected = reference_picks(published.samples, published.data, user, allowed)
-            for base in (None, unfiltered[user]):
+            for base, major in ((None, None), (unfiltered[user], None), (None, movie_major)):
                 picks = picks_for_user(
                     user_embeddings=emb,
                     movie_embeddings=version.movie_embeddings,
                     movie_bias=version.movie_bias,
                     eligible=eligible,
                     unfiltered=base,
+                    movie_major=major,
                 )
                 if not eligible.any():
                     assert (picks == NO_PICK).all()

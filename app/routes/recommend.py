@@ -44,6 +44,7 @@ def _recommend(
             movie_bias=served.movie_bias,
             eligible=eligible,
             unfiltered=served.picks[index],
+            movie_major=served.movie_major,
         )
     else:
         picks = served.picks[index]
