@@ -12,7 +12,9 @@ serving.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import mmap
 import threading
 import time
 from dataclasses import dataclass
@@ -68,6 +70,16 @@ class ReloadOutcome(NamedTuple):
     served_version: str | None
     changed: bool
     error: str | None
+
+
+def release_pages(array: Any) -> None:
+    """Drop this process's mapping of a memory-mapped array's pages (they stay in the page
+    cache and fault back in on the next read), so resident memory only counts what
+    requests actually read. A no-op for anything but a `np.memmap`."""
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(handle, "madvise"):
+        with contextlib.suppress(OSError, ValueError):
+            handle.madvise(mmap.MADV_DONTNEED)
 
 
 def check_version(version: Any) -> None:
@@ -165,6 +177,12 @@ class ModelHolder:
             raise
         except Exception as exc:
             raise ModelLoadError(f"cannot score version {version.version}: {exc}") from exc
+        # The precomputation read every sample; requests read a few users' rows and movies.
+        mapped = [version.movie_embeddings, version.movie_bias]
+        if version.num_users:
+            mapped.append(version.user_samples(0)[0])
+        for array in mapped:
+            release_pages(array)
         catalog = build_catalog(version.genres)
         watched = [version.watched(i) for i in range(version.num_users)]
         movie_counts = np.bincount(

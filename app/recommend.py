@@ -159,11 +159,7 @@ def picks_for_user(
     if candidates.size == 0:
         return np.full(num_samples, NO_PICK, dtype=np.int32)
     if movie_major is not None and candidates.size * 4 <= eligible.size:
-        dim = user_embeddings.shape[1]
-        block = movie_major[candidates]  # [c, K, D+1]
-        scores = np.einsum("ckd,kd->ck", block[:, :, :dim], user_embeddings)
-        scores += block[:, :, dim]
-        return candidates[scores.argmax(axis=0)].astype(np.int32)
+        return _picks_from_blocks(user_embeddings, movie_major, candidates)
     penalty = np.where(eligible, np.float32(0), np.float32(-np.inf))
     if unfiltered is None:
         rows = np.arange(num_samples)
@@ -196,6 +192,28 @@ def movie_major_samples(movie_embeddings: np.ndarray, movie_bias: np.ndarray) ->
         out[:, start:stop, :dim] = movie_embeddings[start:stop].transpose(1, 0, 2)
         out[:, start:stop, dim] = movie_bias[start:stop].T
     return out
+
+
+def _picks_from_blocks(
+    user_embeddings: np.ndarray, movie_major: np.ndarray, candidates: np.ndarray
+) -> np.ndarray:
+    """Best of `candidates` per sample from their movie-major blocks, 64 movies at a time
+    (a running maximum keeps memory small; strict `>` keeps the lowest index on ties)."""
+    num_samples, dim = user_embeddings.shape
+    best = np.full(num_samples, -np.inf, dtype=np.float32)
+    picks = np.full(num_samples, NO_PICK, dtype=np.int32)
+    samples = np.arange(num_samples)
+    for start in range(0, candidates.size, 64):
+        chunk = candidates[start : start + 64]
+        block = movie_major[chunk]  # [c, K, D+1], contiguous per movie
+        scores = np.einsum("ckd,kd->ck", block[:, :, :dim], user_embeddings)
+        scores += block[:, :, dim]
+        top = scores.argmax(axis=0)
+        value = scores[top, samples]
+        better = value > best
+        best[better] = value[better]
+        picks[better] = chunk[top[better]]
+    return picks
 
 
 def watch_probabilities(
