@@ -158,6 +158,9 @@ def test_model_health_ready(client, published):
     assert body["model_version"] == pub.version
     assert (body["num_users"], body["num_movies"], body["num_samples"]) == (30, 24, 16)
     assert body["diagnostics"]["max_rhat"] == 1.01
+    assert body["diagnostics"]["ess"] == [10.0, 12.0]
+    assert body["manifest"]["version"] == pub.version
+    assert body["manifest"]["files"]["count"] >= 8 and body["manifest"]["files"]["bytes"] > 0
     assert body["last_load_error"] is None and body["load_seconds"] >= 0
 
 

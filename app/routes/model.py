@@ -44,6 +44,18 @@ def json_safe(value: Any, *, depth: int = 0) -> Any:
     return str(value)
 
 
+def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without per-file checksums (counted instead) or diagnostics (shown
+    separately)."""
+    summary = {k: v for k, v in manifest.items() if k not in ("files", "diagnostics")}
+    files = manifest.get("files") or {}
+    summary["files"] = {
+        "count": len(files),
+        "bytes": sum(int(e.get("bytes", 0)) for e in files.values() if isinstance(e, dict)),
+    }
+    return json_safe(summary)
+
+
 @router.get(
     "/model",
     response_model=ModelResponse,
@@ -70,7 +82,7 @@ async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
         num_draws=v.num_draws,
         num_chains=v.num_chains,
         num_samples=v.num_samples,
-        manifest=json_safe(dict(v.manifest)),
+        manifest=manifest_summary(dict(v.manifest)),
         diagnostics=json_safe(dict(v.diagnostics)),
         last_load_error=error,
     )
