@@ -231,10 +231,11 @@ def watch_probabilities(
     if movies.size == 0:
         empty = np.empty(0, dtype=np.float64)
         return empty, empty, empty
-    dim = user_embeddings.shape[1]
-    block = movie_major[movies]  # [m, K, D+1]
-    logits = np.einsum("mkd,kd->mk", block[:, :, :dim], user_embeddings)
-    logits += block[:, :, dim]
+    num_samples, dim = user_embeddings.shape
+    user_aug = np.empty((num_samples, dim + 1), dtype=np.float32)  # [U, 1] . [V, v] = U.V + v
+    user_aug[:, :dim] = user_embeddings
+    user_aug[:, dim] = 1.0
+    logits = np.einsum("mkd,kd->mk", movie_major[movies], user_aug)  # [m, K]
     logits += user_bias
     probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     tail = (1.0 - interval) / 2.0

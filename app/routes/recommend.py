@@ -57,27 +57,31 @@ def _recommend(
         k=k,
     )
     movie_ids, titles, all_genres = version.movie_ids, version.titles, version.genres
-    return RecommendResponse(
+    # Every value below is already a checked Python int/float/str: skip re-validation.
+    return RecommendResponse.model_construct(
         user_id=user_id,
         model_version=served.name,
         num_samples=result.num_samples,
         watched_count=int(version.watch_counts[index]),
         genre_filter=genres,
         recommendations=[
-            MovieRecommendation(
+            MovieRecommendation.model_construct(
                 movie_id=int(movie_ids[r.movie_index]),
                 title=titles[r.movie_index],
                 genres=list(all_genres[r.movie_index]),
                 count=r.count,
-                share=r.share,
+                share=float(r.share),
                 probability=r.probability_mean,
                 probability_low=r.probability_low,
                 probability_high=r.probability_high,
             )
             for r in result.recommendations
         ],
-        genres=[GenreCount(genre=g.genre, count=g.count, share=g.share) for g in result.genres],
-        uncertainty=Uncertainty(
+        genres=[
+            GenreCount.model_construct(genre=g.genre, count=g.count, share=float(g.share))
+            for g in result.genres
+        ],
+        uncertainty=Uncertainty.model_construct(
             entropy_bits=result.uncertainty.entropy_bits,
             distinct_movies=result.uncertainty.distinct_picks,
             top_share=result.uncertainty.top_share,
