@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,10 @@ def train_into(store: Path) -> int:
     return subprocess.call(command)
 
 
+def _after_graceful_shutdown(signum: int, frame: object) -> None:
+    """Runs only when uvicorn re-raises the signal it already handled."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
@@ -63,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Workers are separate processes: they read settings from the environment.
     os.environ["SHARDLENS_STORE_DIR"] = str(args.store)
     get_settings.cache_clear()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; with
+    # these handlers that re-raise is a no-op, so a clean shutdown exits with status 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _after_graceful_shutdown)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 import app.__main__ as cli
@@ -16,7 +18,10 @@ def calls(monkeypatch):
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda target, **kw: seen.append(("serve", (target, kw))))
-    return seen
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield seen
+    for signum, handler in handlers.items():  # main() installs its own before serving
+        signal.signal(signum, handler)
 
 
 def test_train_if_empty_trains_then_serves(tmp_path, calls):

@@ -63,5 +63,4 @@ def test_real_uvicorn_process(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    # uvicorn shuts down gracefully, then re-raises the signal it caught.
-    assert server.returncode in (0, -signal.SIGTERM), server.stdout.read().decode()
+    assert server.returncode == 0, server.stdout.read().decode()  # graceful shutdown
