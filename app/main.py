@@ -6,9 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.middleware import BodySizeLimit
@@ -17,6 +20,7 @@ from app.routes import catalog, model, recommend
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("shardlens.serve")
+STATIC_DIR = Path(__file__).parent / "static"
 
 DESCRIPTION = """\
 Posterior-based movie recommendations. A training job fits Bayesian matrix factorization to
@@ -59,6 +63,13 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     app.include_router(recommend.router)
     app.include_router(catalog.router)
     app.include_router(model.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The web page: pick a user, see the posterior's picks."""
+        return FileResponse(STATIC_DIR / "index.html")
+
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

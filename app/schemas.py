@@ -172,6 +172,9 @@ class ModelResponse(BaseModel):
     num_samples: int | None = None
     manifest: dict[str, Any] = Field(default_factory=dict, description="manifest summary")
     diagnostics: dict[str, Any] = Field(default_factory=dict)
+    plots: list[str] = Field(
+        default_factory=list, description="images stored with the version: GET /model/files/{name}"
+    )
     last_load_error: LoadErrorInfo | None = None
 
 
@@ -196,3 +199,32 @@ class ReloadResponse(BaseModel):
     model_version: str | None = Field(description="the version served after the reload")
     changed: bool = Field(description="whether a new version was swapped in")
     error: str | None = Field(description="why the newest version could not be loaded")
+
+
+class UserSummary(BaseModel):
+    user_id: int
+    watched_count: int
+
+
+class UserListResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_version": "20261127T074000Z-1a2b3c4d",
+                    "num_users": 6040,
+                    "sort": "most_watched",
+                    "offset": 0,
+                    "limit": 1,
+                    "users": [{"user_id": 4169, "watched_count": 2314}],
+                }
+            ]
+        }
+    )
+
+    model_version: str
+    num_users: int
+    sort: str
+    offset: int
+    limit: int
+    users: list[UserSummary]

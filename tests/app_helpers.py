@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from storage.posterior import publish_posterior
 
 from app.settings import Settings
+from storage.posterior import publish_posterior
 from training.data import SyntheticSpec, WatchData, generate
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)  # enough of a PNG for serving tests
 
 
 class Published(NamedTuple):
@@ -50,6 +52,7 @@ def publish(store: Path, data: WatchData, *, seed: int = 0, **kwargs) -> Publish
         data=data,
         config={"preset": "test", "seed": seed},
         diagnostics={"max_rhat": 1.01, "ess": np.array([10.0, 12.0])},
+        files={"plots/trace.png": PNG, "notes/readme.txt": b"notes"},
     )
     return Published(version, data, samples)
 

@@ -180,7 +180,7 @@ def test_admin_reload_auth(client, published, tmp_path):
 
 
 def test_no_model_gets_503_saying_how_to_train(empty_client):
-    for path in ("/recommend/1", "/users/1", "/movies/1", "/readyz"):
+    for path in ("/recommend/1", "/users/1", "/users", "/movies/1", "/model/files/x", "/readyz"):
         response = empty_client.get(path)
         assert response.status_code == 503, path
         assert "python -m training train --preset default" in response.json()["detail"]
@@ -216,3 +216,35 @@ def test_openapi_declares_every_error(client):
     assert {"401", "403"} <= set(reload["responses"])
     assert "examples" in spec["components"]["schemas"]["RecommendResponse"]
     assert client.get("/docs").status_code == 200 and client.get("/redoc").status_code == 200
+
+
+def test_user_list_sorted_by_watch_count(client, published):
+    _, pub = published
+    data = pub.data
+    counts = data.watch_counts
+    most = client.get("/users", params={"limit": 3}).json()
+    assert [u["watched_count"] for u in most["users"]] == sorted(counts, reverse=True)[:3]
+    least = client.get("/users", params={"sort": "least_watched", "limit": 2, "offset": 1}).json()
+    assert [u["watched_count"] for u in least["users"]] == sorted(counts)[1:3]
+    for u in most["users"]:
+        index = data.user_ids.tolist().index(u["user_id"])
+        assert counts[index] == u["watched_count"]
+    assert client.get("/users", params={"sort": "random"}).status_code == 422
+
+
+def test_model_files_and_page(client, published):
+    from tests.app_helpers import PNG
+
+    model = client.get("/model").json()
+    assert model["plots"] == ["plots/trace.png"]
+    image = client.get("/model/files/plots/trace.png")
+    assert image.status_code == 200 and image.content == PNG
+    assert image.headers["content-type"] == "image/png"
+    assert client.get("/model/files/notes/readme.txt").content == b"notes"
+    for name in ("plots/missing.png", "../manifest.json", "users.npy", "%2e%2e/manifest.json"):
+        response = client.get(f"/model/files/{name}")
+        assert response.status_code == 404, name
+    assert "has no file" in client.get("/model/files/users.npy").json()["detail"]
+    page = client.get("/")
+    assert page.status_code == 200 and "shardlens" in page.text
+    assert client.get("/static/app.js").status_code == 200

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from app.deps import ServedDep
 from app.errors import error_responses
 from app.routes.recommend import MAX_ID, UserId, lookup_user
-from app.schemas import MovieRef, MovieResponse, UserResponse
+from app.schemas import MovieRef, MovieResponse, UserListResponse, UserResponse, UserSummary
 
 router = APIRouter(tags=["catalog"])
 
@@ -69,4 +70,33 @@ async def get_movie(
         genres=list(version.genres[index]),
         model_version=served.name,
         watch_count=int(served.movie_counts[index]),
+    )
+
+
+@router.get(
+    "/users",
+    response_model=UserListResponse,
+    summary="Users ordered by how many movies they watched (paged)",
+    responses=error_responses(422, 503),
+)
+async def list_users(
+    served: ServedDep,
+    sort: Annotated[Literal["most_watched", "least_watched"], Query()] = "most_watched",
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> UserListResponse:
+    version = served.version
+    counts = np.asarray(version.watch_counts)
+    key = -counts if sort == "most_watched" else counts
+    order = np.argsort(key, kind="stable")[offset : offset + limit]
+    return UserListResponse(
+        model_version=served.name,
+        num_users=version.num_users,
+        sort=sort,
+        offset=offset,
+        limit=limit,
+        users=[
+            UserSummary(user_id=int(version.user_ids[i]), watched_count=int(counts[i]))
+            for i in order.tolist()
+        ],
     )

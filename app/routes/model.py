@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import AdminDep, HolderDep, SettingsDep, no_model_message
+from app.deps import AdminDep, HolderDep, ServedDep, SettingsDep, no_model_message
 from app.errors import error_responses
 from app.schemas import (
     HealthResponse,
@@ -20,7 +21,14 @@ from app.schemas import (
 
 router = APIRouter()
 
-_SUMMARY_LIMIT = 64  # list/dict entries above this are summarized, not listed
+_SUMMARY_LIMIT = 64
+_IMAGES = (
+    ".png",
+    ".svg",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+)  # list/dict entries above this are summarized, not listed
 
 
 def json_safe(value: Any, *, depth: int = 0) -> Any:
@@ -84,8 +92,28 @@ async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
         num_samples=v.num_samples,
         manifest=manifest_summary(dict(v.manifest)),
         diagnostics=json_safe(dict(v.diagnostics)),
+        plots=[name for name in v.files if name.lower().endswith(_IMAGES)],
         last_load_error=error,
     )
+
+
+@router.get(
+    "/model/files/{name:path}",
+    tags=["model"],
+    summary="A file stored with the served version (e.g. a trace plot)",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}, "application/octet-stream": {}}}}
+    | error_responses(404, 503),
+)
+async def model_file(
+    served: ServedDep, name: Annotated[str, Path(max_length=300, examples=["plots/trace.png"])]
+) -> FileResponse:
+    version = served.version
+    if name not in version.files:  # only names listed in the manifest: no path escapes
+        raise HTTPException(
+            404, f"version {served.name} has no file {name!r}; GET /model lists its plots"
+        )
+    return FileResponse(version.file(name))
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="Liveness")
