@@ -29,7 +29,7 @@ class Catalog(NamedTuple):
 
 class Recommendation(NamedTuple):
     movie_index: int
-    count: int
+    votes: int  # samples that picked it
     share: float
     probability_mean: float
     probability_low: float  # 5th percentile over samples
@@ -38,7 +38,7 @@ class Recommendation(NamedTuple):
 
 class GenreShare(NamedTuple):
     genre: str
-    count: int
+    votes: int  # samples that picked it
     share: float
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 
 class ErrorBody(BaseModel):
@@ -44,7 +45,7 @@ class Uncertainty(BaseModel):
     top_share: float = Field(description="share of samples picking the most common movie")
 
 
-_RECOMMEND_EXAMPLE = {
+_RECOMMEND_EXAMPLE: JsonDict = {
     "user_id": 1,
     "model_version": "20261127T074000Z-1a2b3c4d",
     "num_samples": 1000,

@@ -84,7 +84,7 @@ def test_summary_counts_genres_and_uncertainty():
     order, counts, genres, unc, picked = summarize_picks(picks, catalog=catalog, num_movies=4, k=2)
     assert order.tolist() == [2, 0] and counts.tolist() == [3, 2]  # tie 0 vs 1: lower index
     assert picked == 7
-    assert [(g.genre, g.count) for g in genres] == [("Drama", 5), ("Comedy", 2)]
+    assert [(g.genre, g.votes) for g in genres] == [("Drama", 5), ("Comedy", 2)]
     assert genres[0].share == pytest.approx(5 / 8)
     p = np.array([3, 2, 2]) / 7
     assert unc.entropy_bits == pytest.approx(-(p * np.log2(p)).sum())

@@ -102,8 +102,10 @@ async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
     tags=["model"],
     summary="A file stored with the served version (e.g. a trace plot)",
     response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}, "application/octet-stream": {}}}}
-    | error_responses(404, 503),
+    responses={
+        200: {"content": {"image/png": {}, "application/octet-stream": {}}},
+        **error_responses(404, 503),
+    },
 )
 async def model_file(
     served: ServedDep, name: Annotated[str, Path(max_length=300, examples=["plots/trace.png"])]

@@ -69,7 +69,7 @@ def _recommend(
                 movie_id=int(movie_ids[r.movie_index]),
                 title=titles[r.movie_index],
                 genres=list(all_genres[r.movie_index]),
-                count=r.count,
+                count=r.votes,
                 share=float(r.share),
                 probability=r.probability_mean,
                 probability_low=r.probability_low,
@@ -78,7 +78,7 @@ def _recommend(
             for r in result.recommendations
         ],
         genres=[
-            GenreCount.model_construct(genre=g.genre, count=g.count, share=float(g.share))
+            GenreCount.model_construct(genre=g.genre, count=g.votes, share=float(g.share))
             for g in result.genres
         ],
         uncertainty=Uncertainty.model_construct(
