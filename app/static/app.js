@@ -105,7 +105,7 @@ async function recommend(userId) {
 async function loadModel() {
   try {
     const m = await getJSON("/model");
-    $("model-line").textContent = `Serving model ${m.version}: ${m.num_users} users, ${m.num_movies} movies, ${m.num_samples} samples.`;
+    $("model-line").textContent = `Serving model ${m.model_version}: ${m.num_users} users, ${m.num_movies} movies, ${m.num_samples} samples.`;
     const d = m.diagnostics || {};
     const rows = Object.entries(d).filter(([, v]) => typeof v !== "object").map(([key, v]) => [key, typeof v === "number" ? Number(v.toPrecision(4)).toString() : String(v)]);
     stats($("diagnostics"), rows);
