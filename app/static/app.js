@@ -51,7 +51,7 @@ function barChart(svg, items, { cssClass, label }) {
     const tx = x + step * 0.4;
     const ty = margin.top + plotH + 8;
     const text = label(d);
-    svg.appendChild(el("text", { x: tx, y: ty, transform: `rotate(60 ${tx} ${ty})` }, text.length > 28 ? `${text.slice(0, 27)}…` : text));
+    svg.appendChild(el("text", { x: tx, y: ty, transform: `rotate(60 ${tx} ${ty})` }, text.length > 22 ? `${text.slice(0, 21)}…` : text));
   });
 }
 
