@@ -104,7 +104,7 @@ async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
     response_class=FileResponse,
     responses={
         200: {"content": {"image/png": {}, "application/octet-stream": {}}},
-        **error_responses(404, 503),
+        **error_responses(404, 422, 503),
     },
 )
 async def model_file(
