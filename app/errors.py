@@ -6,7 +6,9 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from app.schemas import ErrorBody, ValidationErrorBody
@@ -36,6 +38,22 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     return json_response({"detail": detail, "errors": errors}, 422)
 
 
+async def routing_error_handler(request: Request, exc: Exception) -> Response:
+    """The router's own 404/405 say what exists instead of a bare "Not Found"."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        exc = HTTPException(
+            404, f"no endpoint at {path}; the API is listed at /docs (schema: /openapi.json)"
+        )
+    elif exc.status_code == 405 and exc.detail == "Method Not Allowed":
+        allowed = (exc.headers or {}).get("Allow", "")
+        exc = HTTPException(
+            405, f"{request.method} is not allowed on {path}; use {allowed}", headers=exc.headers
+        )
+    return await http_exception_handler(request, exc)
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations for the given error status codes."""
     text = {
@@ -57,3 +75,4 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(HTTPException, routing_error_handler)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from app import errors
 from app.middleware import BodySizeLimit
 from app.model_state import ModelHolder
+from app.params import single_valued_query
 from app.routes import catalog, model, recommend
 from app.settings import Settings, get_settings
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings = settings
     errors.install(app)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from app.deps import ServedDep
 from app.errors import error_responses
-from app.routes.recommend import MAX_ID, UserId, lookup_user
+from app.params import MovieId, UserId
+from app.routes.recommend import lookup_user
 from app.schemas import MovieRef, MovieResponse, UserListResponse, UserResponse, UserSummary
 
 router = APIRouter(tags=["catalog"])
@@ -55,7 +56,7 @@ async def get_user(
     responses=error_responses(404, 422, 503),
 )
 async def get_movie(
-    movie_id: Annotated[int, Path(ge=0, le=MAX_ID, description="original MovieLens movie id")],
+    movie_id: MovieId,
     served: ServedDep,
 ) -> MovieResponse:
     version = served.version

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ServedDep
 from app.errors import error_responses
 from app.model_state import Served
+from app.params import UserId
 from app.recommend import candidate_mask, picks_for_user, recommend
 from app.schemas import GenreCount, MovieRecommendation, RecommendResponse, Uncertainty
 from training.data.genres import GENRES
@@ -17,8 +18,6 @@ from training.data.genres import GENRES
 router = APIRouter(tags=["recommendations"])
 
 Genre = Literal[GENRES]  # type: ignore[valid-type]
-MAX_ID = 2**63 - 1
-UserId = Annotated[int, Path(ge=0, le=MAX_ID, description="original MovieLens user id")]
 
 
 def lookup_user(served: Served, user_id: int) -> int:

@@ -1,0 +1,117 @@
+"""Bad input catalogue: every malformed request gets a 4xx whose message says what was wrong."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.app_helpers import app_settings, publish, tiny_data
+
+TOKEN = "inputs-token-93ad"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BODY_LIMIT = 4096
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    store = tmp_path_factory.mktemp("inputs") / "store"
+    publish(store, tiny_data(num_users=12, num_movies=10), seed=1)
+    settings = app_settings(store, poll_interval_s=0, api_token=TOKEN, max_body_bytes=BODY_LIMIT)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+DIGITS_ONLY = "digits 0-9 only"
+BAD_GETS = [
+    # ids: negative, past int64, non-numeric, other numerals, signs and separators
+    ("/recommend/-1", 422, ["path.user_id", "greater than or equal to 0", "'-1'"]),
+    ("/movies/-7", 422, ["path.movie_id", "greater than or equal to 0"]),
+    (f"/recommend/{2**63}", 422, ["path.user_id", f"less than or equal to {2**63 - 1}"]),
+    (f"/users/{2**64 + 1}", 422, ["path.user_id", "less than or equal to"]),
+    (f"/movies/{10**40}", 422, ["path.movie_id", "less than or equal to"]),
+    (f"/recommend/{2**63 - 1}", 404, [f"user {2**63 - 1} is not in posterior version"]),
+    ("/movies/999999", 404, ["movie 999999 is not in posterior version"]),
+    ("/recommend/abc", 422, ["path.user_id", DIGITS_ONLY, "'abc'"]),
+    ("/recommend/1.5", 422, ["path.user_id", DIGITS_ONLY]),
+    ("/recommend/1e3", 422, ["path.user_id", DIGITS_ONLY]),
+    ("/recommend/0x10", 422, ["path.user_id", DIGITS_ONLY]),
+    ("/recommend/١٢", 422, ["path.user_id", DIGITS_ONLY, "'١٢'"]),  # Arabic-Indic digits
+    ("/users/１", 422, ["path.user_id", DIGITS_ONLY, "'１'"]),  # fullwidth digit
+    ("/movies/😀", 422, ["path.movie_id", DIGITS_ONLY]),
+    ("/recommend/+1", 422, ["path.user_id", DIGITS_ONLY]),
+    ("/recommend/1_0", 422, ["path.user_id", DIGITS_ONLY, "'1_0'"]),
+    ("/recommend/%201", 422, ["path.user_id", DIGITS_ONLY]),
+    ("/recommend/", 404, ["no endpoint at /recommend/", "/docs"]),
+    # k: out of range, not a number, empty, repeated
+    ("/recommend/1?k=0", 422, ["query.k", "greater than or equal to 1"]),
+    ("/recommend/1?k=101", 422, ["query.k", "less than or equal to 100"]),
+    (f"/recommend/1?k={10**30}", 422, ["query.k", "less than or equal to 100"]),
+    ("/recommend/1?k=-5", 422, ["query.k", "greater than or equal to 1"]),
+    ("/recommend/1?k=ten", 422, ["query.k", "valid integer", "'ten'"]),
+    ("/recommend/1?k=", 422, ["query.k", "valid integer", "''"]),
+    ("/recommend/1?k=1&k=2", 422, ["query.k", "given 2 times; give it once"]),
+    ("/recommend/1?k=3&k=3&k=3", 422, ["query.k", "given 3 times"]),
+    # genres: unknown, wrong case, empty
+    ("/recommend/1?genre=Nope", 422, ["query.genre", "'Drama'", "'Nope'"]),
+    ("/recommend/1?genre=drama", 422, ["query.genre", "'Drama'", "'drama'"]),
+    ("/recommend/1?genre=Drama&genre=Polka", 422, ["query.genre.1", "'Polka'"]),
+    ("/recommend/1?genre=", 422, ["query.genre", "''"]),
+    # paging and sorting
+    ("/users?limit=0", 422, ["query.limit", "greater than or equal to 1"]),
+    ("/users?limit=101", 422, ["query.limit", "less than or equal to 100"]),
+    ("/users?offset=", 422, ["query.offset", "valid integer"]),
+    ("/users?offset=1&offset=2", 422, ["query.offset", "given 2 times"]),
+    ("/users?sort=random", 422, ["query.sort", "'most_watched' or 'least_watched'"]),
+    ("/users/1?offset=99999999999", 422, ["query.offset", "less than or equal to"]),
+    # path escapes: only files listed in the version's manifest are served
+    ("/model/files/..%2F..%2Fmanifest.json", 404, ["has no file '../../manifest.json'"]),
+    ("/model/files/%2e%2e/%2e%2e/etc/passwd", 404, ["has no file"]),
+    ("/model/files/%2Fetc%2Fpasswd", 404, ["has no file '/etc/passwd'"]),
+    ("/model/files/manifest.json", 404, ["has no file 'manifest.json'", "GET /model"]),
+    ("/model/files/plots%00/trace.png", 404, ["has no file"]),
+    (f"/model/files/{'a' * 301}", 422, ["path.name", "at most 300 characters"]),
+    ("/static/%2e%2e/settings.py", 404, ["no endpoint at"]),
+]
+
+
+@pytest.mark.parametrize(("url", "status", "phrases"), BAD_GETS, ids=[u for u, _, _ in BAD_GETS])
+def test_bad_get_gets_a_4xx_that_says_why(client, url, status, phrases):
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for phrase in phrases:
+        assert phrase in detail, f"{phrase!r} not in {detail!r}"
+
+
+def test_wrong_method_names_the_allowed_one(client):
+    response = client.delete("/recommend/1")
+    assert response.status_code == 405
+    assert response.json()["detail"] == "DELETE is not allowed on /recommend/1; use GET"
+    assert response.headers["allow"] == "GET"
+
+
+def test_oversized_body_is_refused_with_413(client):
+    response = client.post("/admin/reload", headers=AUTH, content=b"x" * (BODY_LIMIT + 1))
+    assert response.status_code == 413
+    assert f"exceeds {BODY_LIMIT} bytes (SHARDLENS_MAX_BODY_BYTES)" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("header", "phrase"),
+    [
+        (None, "missing bearer token"),
+        ("Basic dXNlcjpwYXNz", "missing bearer token"),
+        ("Bearer", "missing bearer token"),
+        ("Bearer wrong-token", "wrong bearer token"),
+        (f"Bearer {TOKEN}x", "wrong bearer token"),
+        (f"bearer  {TOKEN[:-1]}", "wrong bearer token"),
+    ],
+)
+def test_admin_token_problems_are_401s_that_say_why(client, header, phrase):
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/admin/reload", headers=headers)
+    assert response.status_code == 401
+    assert phrase in response.json()["detail"]
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert TOKEN not in response.text
