@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
 

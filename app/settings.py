@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         default=65536, ge=0, description="request bodies above this get 413"
     )
     log_level: LogLevel = "info"
+    shutdown_grace_s: int = Field(
+        default=30,
+        ge=1,
+        description="on SIGTERM/SIGINT, seconds in-flight requests get to finish before "
+        "they are cancelled",
+    )
     cache_dir: Path | None = Field(
         default=Path("var/cache"),
         description="where precomputed picks are cached for other workers and restarts; "
