@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings, get_settings
 
@@ -51,6 +53,20 @@ def train_into(store: Path) -> int:
     return subprocess.call(command)
 
 
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config plus the app's `shardlens.*` loggers at `level`, so version
+    loads, swaps and refused versions reach the server log with uvicorn's format."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["shardlens"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
 def _after_graceful_shutdown(signum: int, frame: object) -> None:
     """Runs only when uvicorn re-raises the signal it already handled."""
 
@@ -79,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=log_config(args.log_level),
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
