@@ -13,6 +13,7 @@ serving.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import mmap
 import threading
@@ -35,6 +36,8 @@ from app.recommend import (
 from storage.posterior import Pin, latest_version, list_versions, open_posterior, pin
 
 log = logging.getLogger("shardlens.serve")
+# Pin writes failing with these mean the store cannot be written, not that the version is bad.
+_UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
 
 
 class ModelLoadError(RuntimeError):
@@ -218,13 +221,23 @@ class ModelHolder:
                 return ReloadOutcome(current.name if current else None, False, None)
             log.info("loading posterior version %s from %s", target, self.store_dir)
             try:
-                handle = pin(self.store_dir, target)
+                handle: Pin | None = pin(self.store_dir, target)
+            except OSError as exc:
+                if exc.errno not in _UNWRITABLE:
+                    return self._record_failure(
+                        target, f"cannot pin version {target}: {exc}", current
+                    )
+                # A read-only or full store can still be served; `gc` cannot then know
+                # this process uses the version.
+                log.warning("serving %s unpinned: cannot write its pin (%s)", target, exc)
+                handle = None
             except Exception as exc:
                 return self._record_failure(target, f"cannot pin version {target}: {exc}", current)
             try:
                 served = self.build(target)
             except BaseException as exc:
-                handle.release()
+                if handle is not None:
+                    handle.release()
                 if isinstance(exc, ModelLoadError):
                     return self._record_failure(target, str(exc), current)
                 raise
