@@ -1,6 +1,6 @@
 """A fake `python -m training train` for job runner tests: same flags, no JAX.
 
-`--data fake:MODE[:SECONDS]` picks the behaviour: succeed, fail (reports failed), exit (exits 3
+`--data fake:MODE[:SECONDS]` (or a path to a file of that name) picks the behaviour: succeed, fail (reports failed), exit (exits 3
 without reporting), sigkill (kills itself), sleep (progress every 50 ms for SECONDS, then
 succeeds), failonce (fails unless --resume), stubborn (ignores SIGTERM and sleeps).
 """
@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from training.job_progress import (
     INTERRUPTED_EXIT_CODE,
@@ -30,7 +31,7 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true")
     args, _ = parser.parse_known_args()
     print(f"fake training argv: {sys.argv[1:]}", flush=True)
-    _, mode, *rest = args.data.split(":")
+    _, mode, *rest = Path(args.data).name.split(":")
     seconds = float(rest[0]) if rest else 0.2
     reporter = JobReporter(job_id=args.job_id, db_path=args.jobs_db, stop=install_sigterm_handler())
     if mode == "stubborn":

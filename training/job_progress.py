@@ -10,6 +10,7 @@ records `cancelled`. Nothing here imports JAX.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from storage.jobs import JobStore
+from storage.jobs import InvalidTransitionError, JobStore, default_db_path
 
 INTERRUPTED_EXIT_CODE = 128 + signal.SIGTERM
 
@@ -73,4 +74,20 @@ class JobReporter:
         self.store.finish(self.job_id, "succeeded", version=version)
 
     def failed(self, error: str) -> None:
-        self.store.finish(self.job_id, "failed", error=error)
+        """Record the failure (ignored when the job is no longer running)."""
+        with contextlib.suppress(InvalidTransitionError):
+            self.store.finish(self.job_id, "failed", error=error)
+
+
+def reporter_for(
+    job_id: str | None, *, db_path: str | Path | None, store_dir: str | Path
+) -> JobReporter | None:
+    """The reporter for `--job-id` (None without one), with the SIGTERM handler installed.
+    The database defaults to the store's `jobs.sqlite3`."""
+    if not job_id:
+        return None
+    return JobReporter(
+        job_id=job_id,
+        db_path=db_path or default_db_path(store_dir),
+        stop=install_sigterm_handler(),
+    )
