@@ -181,3 +181,25 @@ def test_openapi_documents_the_job_endpoints(client):
         for operation in schema["paths"][path].values():
             assert operation["summary"] and "404" in operation["responses"]
     assert "JobRecord" in schema["components"]["schemas"]
+
+
+@pytest.mark.slow
+def test_server_restart_reattaches_a_running_job(tmp_path):
+    settings = _settings(tmp_path)
+    with TestClient(create_app(settings)) as first:
+        job = first.post("/jobs", json={"data": fake(tmp_path, "fake:sleep:2")}, headers=AUTH)
+        job_id = job.json()["id"]
+        _wait_status(first, job_id, "running")
+    # The server is gone; the training process is not. The next server takes the job over.
+    with TestClient(create_app(settings)) as second:
+        assert second.get(f"/jobs/{job_id}", headers=AUTH).json()["status"] == "running"
+        done = _wait_status(second, job_id, "succeeded")
+    assert done["attempts"] == 1 and done["version"]
+
+
+def test_a_server_with_run_jobs_off_only_queues(tmp_path):
+    with TestClient(create_app(_settings(tmp_path, run_jobs=False))) as c:
+        job = c.post("/jobs", json={"preset": "smoke"}, headers=AUTH).json()
+        assert c.app.state.job_runner is None
+        assert c.get(f"/jobs/{job['id']}", headers=AUTH).json()["status"] == "queued"
+        assert c.delete(f"/jobs/{job['id']}", headers=AUTH).json()["status"] == "cancelled"

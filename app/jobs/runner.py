@@ -231,10 +231,17 @@ class JobRunner:
                 job = self._finish(job_id, "failed", error=reason or describe_exit(returncode))
         log.info("job %s %s%s", job_id, job.status, f": {job.error}" if job.error else "")
         if job.status == "succeeded" and job.version and self.on_success is not None:
-            try:
-                self.on_success(job.version)
-            except Exception:
-                log.exception("reload after job %s failed", job_id)
+            # Loading a version can take a while; the queue does not wait for it.
+            threading.Thread(
+                target=self._reload, args=(job_id, job.version), name="job-reload", daemon=True
+            ).start()
+
+    def _reload(self, job_id: str, version: str) -> None:
+        assert self.on_success is not None
+        try:
+            self.on_success(version)
+        except Exception:
+            log.exception("reload after job %s (version %s) failed", job_id, version)
 
     def _finish(self, job_id: str, status: str, *, error: str) -> Job:
         try:

@@ -15,8 +15,9 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def child_environment() -> dict[str, str]:
-    """The server's environment, with the project importable by `python -m training`."""
-    env = dict(os.environ)
+    """The server's environment, with the project importable by `python -m training` and
+    without the API token (training processes do not need it)."""
+    env = {k: v for k, v in os.environ.items() if k != "SHARDLENS_API_TOKEN"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 
