@@ -69,7 +69,7 @@ class JobRunner:
         poll_interval_s: float = 0.5,
         program: Sequence[str] = DEFAULT_PROGRAM,
         env: Mapping[str, str] | None = None,
-        on_success: Callable[[str], None] | None = None,
+        on_success: Callable[[str], object] | None = None,
     ):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")

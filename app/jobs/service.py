@@ -22,7 +22,7 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def start_jobs(app: Any, settings: Any, *, reload: Callable[[str], None]) -> JobRunner | None:
+def start_jobs(app: Any, settings: Any, *, reload: Callable[[str], object]) -> JobRunner | None:
     """Open the job store on `app.state.job_store` and, unless `run_jobs` is off, start the
     runner (`app.state.job_runner`). `reload(version)` is called after a job succeeds."""
     app.state.job_store = JobStore(default_db_path(settings.store_dir))
