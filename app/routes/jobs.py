@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from app.deps import AdminDep, SettingsDep
 from app.schemas import ErrorBody, ValidationErrorBody
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -47,6 +48,14 @@ async def get_runner(request: Request) -> JobRunner | None:
     return getattr(request.app.state, "job_runner", None)
 
 
+JobId = Annotated[
+    str,
+    PathParam(
+        max_length=64,
+        description="the job's id, from POST /jobs",
+        examples=["6f1c0e9a2b7d4c11a0e3f5d7c9b1a2e4"],
+    ),
+]
 StoreDep = Annotated[JobStore, Depends(get_job_store)]
 RunnerDep = Annotated[JobRunner | None, Depends(get_runner)]
 
@@ -126,7 +135,7 @@ async def list_jobs(
     summary="One job: status, progress, timestamps, error, produced version",
     responses=_errors(404),
 )
-async def get_job(job_id: str, store: StoreDep) -> JobRecord:
+async def get_job(job_id: JobId, store: StoreDep) -> JobRecord:
     return JobRecord.of(await run_in_threadpool(_get, store, job_id))
 
 
@@ -137,7 +146,7 @@ async def get_job(job_id: str, store: StoreDep) -> JobRecord:
     responses=_errors(404, 422),
 )
 async def get_job_logs(
-    job_id: str,
+    job_id: JobId,
     store: StoreDep,
     settings: SettingsDep,
     lines: Annotated[int, Query(ge=1, le=10_000, description="lines from the end")] = 100,
@@ -160,7 +169,7 @@ async def get_job_logs(
     ),
     responses=_errors(404, 409),
 )
-async def cancel_job(job_id: str, store: StoreDep, runner: RunnerDep) -> JobRecord:
+async def cancel_job(job_id: JobId, store: StoreDep, runner: RunnerDep) -> JobRecord:
     job = await run_in_threadpool(_get, store, job_id)
     if job.finished:
         raise HTTPException(
@@ -185,7 +194,7 @@ async def cancel_job(job_id: str, store: StoreDep, runner: RunnerDep) -> JobReco
     responses={202: {"headers": _LOCATION}, **_errors(404, 409)},
 )
 async def resume_job(
-    job_id: str, response: Response, store: StoreDep, runner: RunnerDep
+    job_id: JobId, response: Response, store: StoreDep, runner: RunnerDep
 ) -> JobRecord:
     await run_in_threadpool(_get, store, job_id)
     try:
