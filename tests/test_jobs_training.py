@@ -123,3 +123,10 @@ def test_sigkill_fails_the_job_and_resume_continues_from_the_checkpoint(client, 
     assert "--resume" in second.splitlines()[0]
     started_at = [int(m) for m in re.findall(r"^\w+\s+(\d+)/120", second, flags=re.M)]
     assert started_at and started_at[0] >= 40  # resumed, not restarted from iteration 0
+
+
+def test_a_training_error_is_reported_by_the_training_process(client):
+    job_id = _start(client, data="synthetic:users=many")
+    failed = _wait(client, job_id, "failed", timeout_s=60)
+    assert "synthetic option users must be an integer" in failed["error"]
+    assert "exited with code" not in failed["error"]  # written by the process, not the runner
