@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -42,3 +44,14 @@ def wait_finished(store: JobStore, job_id: str, *, timeout_s: float = 20.0) -> J
     return wait_for(
         lambda: (j := store.get(job_id)).finished and j, timeout_s=timeout_s, what=job_id
     )
+
+
+def kill_leftovers(store_dir: Path) -> None:
+    """SIGKILL the process groups of jobs still running (a failed test must not leak them)."""
+    db = store_dir / "jobs.sqlite3"
+    if not db.exists():
+        return
+    for job in JobStore(db).list_by_status("running"):
+        if job.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(job.pid, signal.SIGKILL)

@@ -10,7 +10,7 @@ from app.main import create_app
 from app.settings import Settings
 from fastapi.testclient import TestClient
 
-from tests.job_helpers import FAKE_PROGRAM, wait_for
+from tests.job_helpers import FAKE_PROGRAM, kill_leftovers, wait_for
 
 TOKEN = "jobs-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,6 +40,7 @@ def fake(tmp_path, mode: str) -> str:
 def client(tmp_path):
     with TestClient(create_app(_settings(tmp_path))) as c:
         yield c
+    kill_leftovers(tmp_path / "store")
 
 
 def _wait_status(client, job_id, *statuses, timeout_s=20.0):
@@ -189,7 +190,10 @@ def test_server_restart_reattaches_a_running_job(tmp_path):
     with TestClient(create_app(settings)) as first:
         job = first.post("/jobs", json={"data": fake(tmp_path, "fake:sleep:2")}, headers=AUTH)
         job_id = job.json()["id"]
-        _wait_status(first, job_id, "running")
+        wait_for(
+            lambda: first.get(f"/jobs/{job_id}", headers=AUTH).json()["progress"]["iteration"],
+            what="progress",
+        )
     # The server is gone; the training process is not. The next server takes the job over.
     with TestClient(create_app(settings)) as second:
         assert second.get(f"/jobs/{job_id}", headers=AUTH).json()["status"] == "running"

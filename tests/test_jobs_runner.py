@@ -14,7 +14,7 @@ import pytest
 from app.jobs.process import is_job_process
 from app.jobs.runner import GONE_AFTER_RESTART, NEVER_STARTED
 from storage.jobs import JobStore
-from tests.job_helpers import fake_runner, wait_finished, wait_for
+from tests.job_helpers import fake_runner, kill_leftovers, wait_finished, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +30,7 @@ def runners():
     yield started
     for r in started:
         r.stop()
+        kill_leftovers(r.store_dir)
 
 
 def _start(runners, store_dir, **options):
@@ -119,7 +120,7 @@ def test_max_concurrent_runs_jobs_side_by_side(store_dir, runners):
 def test_restart_reattaches_a_live_job_and_fails_dead_ones(store_dir, runners):
     first = _start(runners, store_dir)
     live = first.store.create(config={"data": "fake:sleep:1.5"})
-    pid = wait_for(lambda: first.store.get(live.id).pid, what="pid")
+    pid = wait_for(lambda: (j := first.store.get(live.id)).iteration and j.pid, what="progress")
     first.stop()  # the server goes away; the job process keeps running
     assert is_job_process(pid, live.id)
 
@@ -143,7 +144,7 @@ def test_restart_reattaches_a_live_job_and_fails_dead_ones(store_dir, runners):
 def test_restart_reattached_job_can_be_cancelled(store_dir, runners):
     first = _start(runners, store_dir)
     job = first.store.create(config={"data": "fake:sleep:30"})
-    pid = wait_for(lambda: first.store.get(job.id).pid, what="pid")
+    pid = wait_for(lambda: (j := first.store.get(job.id)).iteration and j.pid, what="progress")
     first.stop()
     second = _start(runners, store_dir)
     second.store.request_cancel(job.id)

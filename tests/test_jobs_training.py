@@ -15,7 +15,7 @@ from app.settings import Settings
 from fastapi.testclient import TestClient
 
 from storage.posterior import list_versions
-from tests.job_helpers import wait_for
+from tests.job_helpers import kill_leftovers, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +44,7 @@ def client(tmp_path, jax_cache, monkeypatch):
     )
     with TestClient(create_app(settings)) as c:
         yield c
+    kill_leftovers(tmp_path / "store")
 
 
 def _job(client, job_id):

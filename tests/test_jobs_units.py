@@ -13,6 +13,7 @@ from app.jobs.logs import tail_lines
 from app.jobs.process import describe_exit, is_job_process
 from app.jobs.sources import DataSourceError, validate_source
 from storage.jobs import JobStore
+from tests.job_helpers import wait_for
 from training.job_progress import JobInterrupted, JobReporter, install_sigterm_handler
 
 
@@ -87,7 +88,8 @@ def test_is_job_process_checks_the_command_line(tmp_path):
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "job-42"])
     try:
-        assert is_job_process(child.pid, "job-42")
+        # Popen may return while the child is still inside execve (empty cmdline for a moment).
+        wait_for(lambda: is_job_process(child.pid, "job-42"), timeout_s=10, what="exec")
         assert not is_job_process(child.pid, "job-43")
     finally:
         child.kill()
