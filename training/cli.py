@@ -6,9 +6,11 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from training.data import DataError, format_summary, load_source, summarize
+from training.train_cli import add_train
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
@@ -52,7 +54,7 @@ def register(adder: Callable[[argparse._SubParsersAction], None]) -> None:
     _EXTRA.append(adder)
 
 
-_EXTRA: list[Callable[[argparse._SubParsersAction], None]] = [_add_data]
+_EXTRA: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,3 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the edge: unexpected failures exit 1 with a message
+        traceback.print_exc()
+        print(f"unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,136 @@
+"""Checkpoints at segment boundaries: written atomically, refused when the run differs.
+
+Layout of `<store>/checkpoints/<run-key>/`:
+  state.npz              iteration, fingerprint, chain state (padded), stacked kernel
+                         results, traces so far; replaced atomically at every boundary
+  samples-<start>.npz    the draws of one sampling segment starting at result `start`
+                         (padding removed); written before `state.npz` moves past them
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from training.names import STATE_NAMES
+
+_STATE_FILE = "state.npz"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used for this run; the message says what to do."""
+
+
+class Checkpoint(NamedTuple):
+    """Everything needed to continue a run at `iteration` (host arrays)."""
+
+    iteration: int
+    fingerprint: str
+    state: tuple[np.ndarray, ...]
+    kernel_results: tuple[np.ndarray, ...]  # flattened leaves, stacked per device
+    traces: dict[str, np.ndarray]
+
+
+def run_key(fingerprint: str, run_id: str | None = None) -> str:
+    """Folder name of a run's checkpoints: the run id, or a prefix of the fingerprint."""
+    if run_id:
+        if not run_id.replace("-", "").replace("_", "").isalnum():
+            raise CheckpointError(f"run id {run_id!r} may hold only letters, digits, '-' and '_'")
+        return run_id
+    return fingerprint[:16]
+
+
+def checkpoint_dir(store_dir: str | Path, key: str) -> Path:
+    return Path(store_dir) / "checkpoints" / key
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_samples(directory: Path, start: int, samples: dict[str, np.ndarray]) -> None:
+    """Store one segment's draws (result indices start, start+1, ...)."""
+    _atomic_savez(directory / f"samples-{start:08d}.npz", samples)
+
+
+def save(directory: Path, checkpoint: Checkpoint) -> None:
+    """Atomically replace the run's state file."""
+    arrays: dict[str, np.ndarray] = {
+        "meta": np.array(
+            json.dumps({"iteration": checkpoint.iteration, "fingerprint": checkpoint.fingerprint})
+        ),
+    }
+    for name, value in zip(STATE_NAMES, checkpoint.state, strict=True):
+        arrays[f"state/{name}"] = value
+    for i, leaf in enumerate(checkpoint.kernel_results):
+        arrays[f"results/{i:04d}"] = leaf
+    for name, value in checkpoint.traces.items():
+        arrays[f"trace/{name}"] = value
+    _atomic_savez(directory / _STATE_FILE, arrays)
+
+
+def load(directory: Path, *, fingerprint: str) -> Checkpoint | None:
+    """The checkpoint in `directory`, None when there is none; refuses a different run."""
+    path = directory / _STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            files = sorted(z.files)
+            state = tuple(z[f"state/{n}"] for n in STATE_NAMES)
+            results = tuple(z[k] for k in files if k.startswith("results/"))
+            traces = {k.removeprefix("trace/"): z[k] for k in files if k.startswith("trace/")}
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({e}); delete {directory} to start over"
+        ) from e
+    if meta["fingerprint"] != fingerprint:
+        raise CheckpointError(
+            f"checkpoint {path} belongs to a different configuration or dataset "
+            f"(fingerprint {meta['fingerprint'][:16]} != {fingerprint[:16]}); run without "
+            f"--resume, use another --run-id, or delete {directory}"
+        )
+    return Checkpoint(
+        iteration=int(meta["iteration"]),
+        fingerprint=meta["fingerprint"],
+        state=state,
+        kernel_results=results,
+        traces=traces,
+    )
+
+
+def load_samples(directory: Path, *, num_kept: int) -> list[dict[str, np.ndarray]]:
+    """The stored sampling segments covering results [0, num_kept), in order."""
+    segments = []
+    covered = 0
+    for path in sorted(directory.glob("samples-*.npz")):
+        start = int(path.stem.split("-")[1])
+        if start >= num_kept:
+            continue
+        if start != covered:
+            raise CheckpointError(f"checkpoint {directory} misses samples {covered}..{start}")
+        with np.load(path) as z:
+            segment = {k: z[k] for k in z.files}
+        length = next(iter(segment.values())).shape[0]
+        keep = min(length, num_kept - start)
+        segments.append({k: v[:keep] for k, v in segment.items()})
+        covered = start + keep
+    if covered != num_kept:
+        raise CheckpointError(f"checkpoint {directory} holds {covered} of {num_kept} samples")
+    return segments

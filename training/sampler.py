@@ -1,0 +1,361 @@
+"""Sharded HMC in compiled segments: the whole sampler runs inside `jax.shard_map`.
+
+TFP's `tfed.Sharded` distributions psum log-densities and their gradients correctly only
+when the gradient is taken inside the device map, so every kernel step runs there. A
+segment is one jitted, shard_mapped call that advances (state, kernel results) by
+`length` iterations and returns that stretch's draws and traces. Iteration i uses the seed
+`fold_in(sample_key, i)`, so splitting the run into segments (or resuming) does not change
+the samples.
+
+Device layout of what crosses the map boundary:
+- chain state: U, u split along their user axis (axis 1, after chains); V, v replicated.
+- kernel results: stacked per device (leading axis = device), whatever their structure,
+  so checkpoints need no knowledge of which fields are sharded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from tensorflow_probability.substrates import jax as tfp
+
+from training.config import ConfigError, TrainConfig
+from training.data import WatchData
+from training.mesh import padded_users
+from training.model import make_model, make_prior
+from training.names import AXIS, STATE_NAMES
+
+tfd = tfp.distributions
+tfed = tfp.experimental.distribute
+tfem = tfp.experimental.mcmc
+tfm = tfp.mcmc
+
+Progress = Callable[[dict[str, Any]], None]
+
+STATE_SPECS = (P(None, AXIS), P(None, AXIS), P(), P())
+SAMPLE_SPECS = (P(None, None, AXIS), P(None, None, AXIS), P(), P())
+TRACE_NAMES = ("target_log_prob", "log_accept_ratio", "step_size", "log_likelihood")
+_STACKED = P(AXIS)
+
+
+class Problem(NamedTuple):
+    """The watch matrix padded to a multiple of the device count, with its user mask."""
+
+    watch: np.ndarray  # bool [padded_users, movies]
+    user_mask: np.ndarray  # bool [padded_users]
+    num_users: int
+    num_movies: int
+
+    @property
+    def padded_users(self) -> int:
+        return self.watch.shape[0]
+
+
+def prepare(data: WatchData, *, num_devices: int) -> Problem:
+    """Dense, padded watch matrix; padded rows are all zeros and masked out."""
+    n, m = data.num_users, data.num_movies
+    if n < num_devices:
+        raise ConfigError(
+            f"the data has {n} users, fewer than --devices {num_devices}; use fewer devices"
+        )
+    n_pad = padded_users(n, num_devices)
+    watch = np.zeros((n_pad, m), bool)
+    watch[data.user_index, data.movie_index] = True
+    return Problem(watch=watch, user_mask=np.arange(n_pad) < n, num_users=n, num_movies=m)
+
+
+def momentum_distribution(
+    *, num_chains: int, local_users: int, num_movies: int, latent_dim: int
+) -> Any:
+    """Unit-normal momenta: Sharded (different per device) for U, u; replicated for V, v."""
+
+    def normal(shape, ndims):
+        return tfd.Independent(tfd.Normal(jnp.zeros(shape, jnp.float32), 1.0), ndims)
+
+    return tfed.JointDistributionSequential(
+        [
+            tfed.Sharded(normal([num_chains, local_users, latent_dim], 2), shard_axis_name=AXIS),
+            tfed.Sharded(normal([num_chains, local_users], 1), shard_axis_name=AXIS),
+            normal([num_chains, num_movies, latent_dim], 2),
+            normal([num_chains, num_movies], 1),
+        ]
+    )
+
+
+def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array) -> Any:
+    """The one place that picks the HMC flavour (`config.likelihood`); call inside the map.
+
+    "reference": TFP's PreconditionedHamiltonianMonteCarlo on the sharded model's log_prob.
+    "fast": `training.fast_hmc.make_fast_kernel` (a hand-written likelihood and gradient).
+    Both are wrapped in dual-averaging step-size adaptation over the configured share of
+    burn-in.
+    """
+    local_users, num_movies = watch.shape
+    momentum = momentum_distribution(
+        num_chains=config.num_chains,
+        local_users=local_users,
+        num_movies=num_movies,
+        latent_dim=config.latent_dim,
+    )
+    if config.likelihood == "reference":
+        model = make_model(
+            num_movies=num_movies,
+            latent_dim=config.latent_dim,
+            prior_scale=config.prior_scale,
+            user_mask=user_mask,
+        )
+        observed = watch.astype(jnp.float32)
+
+        def target_log_prob(*state):
+            return model.log_prob((*state, observed))
+
+        inner = tfem.PreconditionedHamiltonianMonteCarlo(
+            target_log_prob,
+            np.float32(config.step_size),
+            config.num_leapfrog_steps,
+            momentum_distribution=momentum,
+        )
+    elif config.likelihood == "fast":
+        try:
+            from training.fast_hmc import make_fast_kernel  # type: ignore[import-not-found]
+        except ImportError as e:
+            raise ConfigError(
+                f"likelihood 'fast' is not available in this build ({e}); use --likelihood reference"
+            ) from None
+        inner = make_fast_kernel(
+            config=config, watch=watch, user_mask=user_mask, momentum_distribution=momentum
+        )
+    else:
+        raise ConfigError(f"unknown likelihood {config.likelihood!r}")
+    return tfm.DualAveragingStepSizeAdaptation(inner, config.num_adaptation_steps)
+
+
+def _keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    init_key, sample_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, sample_key
+
+
+def _log_prior(config: TrainConfig, state, user_mask) -> jax.Array:
+    prior = make_prior(
+        local_users=user_mask.shape[0],
+        num_movies=state[2].shape[-2],
+        latent_dim=config.latent_dim,
+        prior_scale=config.prior_scale,
+        user_mask=user_mask,
+    )
+    return prior.log_prob(tuple(state))
+
+
+def _program_key(config: TrainConfig, problem: Problem, mesh) -> tuple:
+    """What a compiled program depends on: not the seed, data values or segmenting."""
+    normalized = dataclasses.replace(config, seed=0, data="", segment_size=1)
+    return (normalized, problem.watch.shape, tuple(d.id for d in mesh.devices.flat))
+
+
+_PROGRAMS: dict[tuple, Program] = {}
+
+
+def program_for(config: TrainConfig, problem: Problem, mesh) -> Program:
+    """The (cached) compiled program for this kernel, shape and mesh."""
+    key = _program_key(config, problem, mesh)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = Program(key[0], mesh)
+    return _PROGRAMS[key]
+
+
+class Program:
+    """Jitted init and compiled segment functions for one kernel config, shape and mesh.
+
+    The data, seeds and chain state are arguments, so runs that differ only in those
+    (another seed, resuming, another synthetic draw of the same size) reuse the compiles.
+    """
+
+    def __init__(self, config: TrainConfig, mesh) -> None:
+        self.config = config
+        self.mesh = mesh
+        self._compiled: dict[int, Any] = {}
+        self._treedef: Any = None  # kernel-results structure, set when init is traced
+        self._key_impls: dict[int, Any] = {}  # leaves that are typed PRNG keys
+        self._init = jax.jit(
+            jax.shard_map(
+                self._init_per_device,
+                mesh=mesh,
+                in_specs=(P(AXIS), P(AXIS), P()),
+                out_specs=(STATE_SPECS, _STACKED),
+                check_vma=False,
+            )
+        )
+
+    # -- per-device bodies (run inside shard_map) -------------------------------------
+    def _stack(self, leaves) -> list[jax.Array]:
+        """Kernel-result leaves as plain arrays with a leading device axis (keys as data)."""
+        self._key_impls = {}
+        out = []
+        for i, x in enumerate(leaves):
+            x = jnp.asarray(x)
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+                self._key_impls[i] = jax.random.key_impl(x)
+                x = jax.random.key_data(x)
+            out.append(x[None])
+        return out
+
+    def _unstack(self, stacked):
+        leaves = [
+            jax.random.wrap_key_data(x[0], impl=self._key_impls[i])
+            if i in self._key_impls
+            else x[0]
+            for i, x in enumerate(stacked)
+        ]
+        return jax.tree.unflatten(self._treedef, leaves)
+
+    def _init_per_device(self, watch, user_mask, key):
+        config = self.config
+        with jax.default_matmul_precision(config.matmul_precision):
+            prior = make_prior(
+                local_users=watch.shape[0],
+                num_movies=watch.shape[1],
+                latent_dim=config.latent_dim,
+                prior_scale=config.prior_scale,
+                user_mask=user_mask,
+            )
+            state = list(prior.sample(config.num_chains, seed=key))
+            # Padded users start (and, having zero gradient, stay close) at zero.
+            keep = user_mask.astype(jnp.float32)
+            state[0] = state[0] * keep[:, None]
+            state[1] = state[1] * keep
+            kernel = build_kernel(config, watch=watch, user_mask=user_mask)
+            results = kernel.bootstrap_results(state)
+        # Kernel results hold distributions whose shapes are validated on unflattening, so
+        # they cross the map boundary as flat leaves; the structure is kept on the host.
+        leaves, self._treedef = jax.tree.flatten(results)
+        return tuple(state), self._stack(leaves)
+
+    def _segment_per_device(self, state, stacked, watch, user_mask, key, start, *, length):
+        config = self.config
+        with jax.default_matmul_precision(config.matmul_precision):
+            kernel = build_kernel(config, watch=watch, user_mask=user_mask)
+            results = self._unstack(stacked)
+
+            def body(carry, i):
+                state, results = carry
+                state, results = kernel.one_step(state, results, seed=jax.random.fold_in(key, i))
+                tlp = results.inner_results.accepted_results.target_log_prob
+                trace = {
+                    "target_log_prob": tlp,
+                    "log_accept_ratio": results.inner_results.log_accept_ratio,
+                    "step_size": jnp.asarray(results.new_step_size, jnp.float32),
+                    "log_likelihood": tlp - _log_prior(config, state, user_mask),
+                }
+                return (state, results), (tuple(state), trace)
+
+            iterations = start + jnp.arange(length, dtype=jnp.int32)
+            (state, results), (draws, traces) = jax.lax.scan(
+                body, (list(state), results), iterations
+            )
+        return (
+            tuple(state),
+            self._stack(jax.tree.leaves(results)),
+            draws,
+            traces,
+        )
+
+    # -- host-side API ------------------------------------------------------------------
+    def init(self, watch, user_mask, key):
+        """Initial (state, stacked kernel results), drawn from the prior."""
+        return self._init(watch, user_mask, key)
+
+    def _segment_fn(self, length: int):
+        return jax.jit(
+            jax.shard_map(
+                functools.partial(self._segment_per_device, length=length),
+                mesh=self.mesh,
+                in_specs=(STATE_SPECS, _STACKED, P(AXIS), P(AXIS), P(), P()),
+                out_specs=(STATE_SPECS, _STACKED, SAMPLE_SPECS, P()),
+                check_vma=False,
+            )
+        )
+
+    def is_compiled(self, length: int) -> bool:
+        return length in self._compiled
+
+    def compile(self, length: int, *args) -> float:
+        """Compile the segment of `length` iterations ahead of time; returns seconds spent."""
+        if length in self._compiled:
+            return 0.0
+        t0 = time.perf_counter()
+        self._compiled[length] = self._segment_fn(length).lower(*args).compile()
+        return time.perf_counter() - t0
+
+    def run(self, length: int, *args):
+        """Advance by `length` iterations: args = (state, results, watch, mask, key, start)."""
+        self.compile(length, *args)
+        return self._compiled[length](*args)
+
+    def expected_results(self, watch, user_mask, key) -> list:
+        """Shapes and dtypes of the stacked kernel results (traced, not run)."""
+        return jax.eval_shape(self._init, watch, user_mask, key)[1]
+
+
+class Segments:
+    """One run's view of a `Program`: its data on the mesh and its keys."""
+
+    def __init__(self, config: TrainConfig, problem: Problem, mesh) -> None:
+        self.mesh = mesh
+        self.program = program_for(config, problem, mesh)
+        self.watch = jax.device_put(problem.watch, NamedSharding(mesh, P(AXIS)))
+        self.user_mask = jax.device_put(problem.user_mask, NamedSharding(mesh, P(AXIS)))
+        self.init_key, self.sample_key = _keys(config.seed)
+
+    def init(self):
+        """Initial (state, stacked kernel results), drawn from the prior."""
+        return self.program.init(self.watch, self.user_mask, self.init_key)
+
+    def is_compiled(self, length: int) -> bool:
+        return self.program.is_compiled(length)
+
+    def _args(self, state, stacked, start: int) -> tuple:
+        return (state, stacked, self.watch, self.user_mask, self.sample_key, jnp.int32(start))
+
+    def compile(self, state, stacked, length: int) -> float:
+        return self.program.compile(length, *self._args(state, stacked, 0))
+
+    def run(self, state, stacked, *, start: int, length: int):
+        """Advance by `length` iterations from iteration `start`."""
+        return self.program.run(length, *self._args(state, stacked, start))
+
+    def place_state(self, arrays):
+        """Put host arrays of the (padded) chain state on the mesh."""
+        return tuple(
+            jax.device_put(np.asarray(a), NamedSharding(self.mesh, spec))
+            for a, spec in zip(arrays, STATE_SPECS, strict=True)
+        )
+
+    def place_results(self, leaves):
+        """Put host leaves of stacked kernel results (a checkpoint's) on the mesh."""
+        expected = self.program.expected_results(self.watch, self.user_mask, self.init_key)
+        shapes = [(tuple(x.shape), np.dtype(x.dtype)) for x in expected]
+        found = [(tuple(np.shape(x)), np.asarray(x).dtype) for x in leaves]
+        if shapes != found:
+            raise ValueError("checkpointed kernel results do not match this run's kernel")
+        sharding = NamedSharding(self.mesh, _STACKED)
+        return [jax.device_put(np.asarray(x), sharding) for x in leaves]
+
+
+__all__ = [
+    "STATE_NAMES",
+    "TRACE_NAMES",
+    "Problem",
+    "Segments",
+    "build_kernel",
+    "momentum_distribution",
+    "prepare",
+]
