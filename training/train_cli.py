@@ -81,6 +81,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="append one JSON progress line per segment here (env SHARDLENS_PROGRESS_JSONL)",
     )
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    p.add_argument(
+        "--job-id",
+        help="report progress and the final status to this job record (set by the job runner)",
+    )
+    p.add_argument("--jobs-db", help="job database for --job-id (default: <store>/jobs.sqlite3)")
     p.set_defaults(handler=cmd_train)
 
 
@@ -105,8 +110,12 @@ def _summary(version: str, result) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from training.checkpoint import CheckpointError, checkpoint_dir, run_key
+    from training.job_progress import INTERRUPTED_EXIT_CODE, JobInterrupted, reporter_for
     from training.mesh import MeshError, request_cpu_devices
 
+    # With --job-id (the server's job runner): progress and the final status go to the job
+    # record, and SIGTERM stops the run at the next segment boundary.
+    reporter = reporter_for(args.job_id, db_path=args.jobs_db, store_dir=args.store)
     try:
         config = config_from_args(args).validate()
         if config.devices > 1:
@@ -119,7 +128,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         data = load_source(config.data, data_root=args.data_root)
         progress = fan_out(
-            [ConsolePrinter(), JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None]
+            [
+                ConsolePrinter(),
+                JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
+                reporter,
+            ]
         )
         result = train(
             config,
@@ -142,14 +155,25 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
         )
         version = save_result(args.store, result)
+        if reporter is not None:
+            reporter.succeeded(version)
         if not args.keep_checkpoint:
             shutil.rmtree(
                 checkpoint_dir(args.store, run_key(result.fingerprint, args.run_id)),
                 ignore_errors=True,
             )
+    except JobInterrupted as e:
+        print(f"stopped: {e}; nothing was published", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     except (ConfigError, DataError, MeshError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
+        if reporter is not None:
+            reporter.failed(str(e))
         return 2
+    except Exception as e:
+        if reporter is not None:
+            reporter.failed(f"{type(e).__name__}: {e}")
+        raise
     summary = _summary(version, result)
     if args.json:
         print(json.dumps(summary, default=float))
