@@ -30,7 +30,7 @@ log = logging.getLogger("shardlens.jobs")
 
 KIND = "train"
 GONE_AFTER_RESTART = "the server restarted and the training process was gone"
-NEVER_STARTED = "the server stopped before the training process started"
+NEVER_STARTED = "the server stopped while starting the training process"
 CANCELLED = "cancelled on request"
 
 
@@ -197,9 +197,9 @@ class JobRunner:
         except (OSError, ValueError) as exc:
             self._finish(job.id, "failed", error=f"could not start the training process: {exc}")
             return
+        self._watched[job.id] = _Watched(job_id=job.id, pid=popen.pid, popen=popen)
         self.store.set_pid(job.id, popen.pid)
         self.store.set_log_path(job.id, str(path))
-        self._watched[job.id] = _Watched(job_id=job.id, pid=popen.pid, popen=popen)
         log.info("job %s started (pid %d, attempt %d)", job.id, popen.pid, job.attempts)
 
     def _enforce_cancel(self, watched: _Watched) -> None:

@@ -17,8 +17,8 @@ def _time(t: float | None) -> datetime | None:
 
 
 class JobProgress(BaseModel):
-    phase: Literal["compile", "burnin", "sampling", "saving"] | None = Field(
-        description="what the training process is doing"
+    phase: str | None = Field(
+        description="what the training process is doing: compile, burnin, sampling or saving"
     )
     iteration: int | None = Field(description="HMC iterations done (burn-in + results)")
     total: int | None = Field(description="HMC iterations in all")
@@ -85,7 +85,7 @@ class JobRecord(BaseModel):
             started_at=_time(job.started_at),
             finished_at=_time(job.finished_at),
             progress=JobProgress(
-                phase=job.phase,  # type: ignore[arg-type]
+                phase=job.phase,
                 iteration=job.iteration,
                 total=job.total,
                 fraction=fraction,
