@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     SHARDLENS_STORE_DIR=/var/lib/shardlens/store \
-    SHARDLENS_DATA_DIR=/var/lib/shardlens/data
+    SHARDLENS_DATA_DIR=/var/lib/shardlens/data \
+    SHARDLENS_CACHE_DIR=/var/lib/shardlens/cache
 
 WORKDIR /srv/shardlens
 COPY pyproject.toml README.md ./

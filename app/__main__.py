@@ -1,16 +1,86 @@
-"""`python -m app` / `shardlens-serve`: serve recommendations."""
+"""`python -m app` / `shardlens-serve`: serve recommendations with uvicorn."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from app.settings import Settings, get_settings
+
+
+def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="shardlens-serve",
+        description="Serve posterior-based movie recommendations (FastAPI + uvicorn). "
+        "Defaults come from SHARDLENS_* environment variables or .env.",
+    )
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--workers", type=int, default=settings.workers)
+    parser.add_argument(
+        "--log-level",
+        default=settings.log_level,
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+    )
+    parser.add_argument("--store", type=Path, default=settings.store_dir, help="posterior store")
+    parser.add_argument(
+        "--train-if-empty",
+        action="store_true",
+        help="when the store has no posterior, first train one with "
+        "`python -m training train --preset default` (output streamed), then serve",
+    )
+    return parser.parse_args(argv)
+
+
+def store_is_empty(store: Path) -> bool:
+    from storage.posterior import latest_version
+
+    return latest_version(store) is None
+
+
+def train_into(store: Path) -> int:
+    """Run the training CLI as a subprocess, streaming its output; its exit status."""
+    command = [sys.executable, "-m", "training", "train", "--preset", "default"]
+    command += ["--store", str(store)]
+    print(f"shardlens-serve: {store} is empty; training first: {' '.join(command)}", flush=True)
+    return subprocess.call(command)
+
+
+def _after_graceful_shutdown(signum: int, frame: object) -> None:
+    """Runs only when uvicorn re-raises the signal it already handled."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # The server lands with the API issue; until then, show the embedded default data.
-    from training.cli import main as training_main
+    import uvicorn
 
-    return training_main(["data", "synthetic"])
+    settings = get_settings()
+    args = parse_args(argv, settings)
+    if args.train_if_empty and store_is_empty(args.store):
+        status = train_into(args.store)
+        if status != 0:
+            print(f"shardlens-serve: training failed (exit {status}); not serving", flush=True)
+            return status
+    # Workers are separate processes: they read settings from the environment.
+    os.environ["SHARDLENS_STORE_DIR"] = str(args.store)
+    get_settings.cache_clear()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; with
+    # these handlers that re-raise is a no-op, so a clean shutdown exits with status 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _after_graceful_shutdown)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+    return 0
 
 
 if __name__ == "__main__":

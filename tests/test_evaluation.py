@@ -59,6 +59,12 @@ def test_metrics_on_hand_made_rankings():
     assert m["ndcg@10"][1] == 0.0
 
 
+def test_metrics_with_fewer_movies_than_k():
+    m = ranking_metrics(np.array([[3, 1, 0]]), [np.array([1])])
+    assert m["hr@10"][0] == 1.0 and m["recall@20"][0] == 1.0
+    assert m["ndcg@10"][0] == pytest.approx(1 / np.log2(3))
+
+
 def test_top_k_skips_excluded_movies():
     scores = np.array([[0.9, 0.8, 0.1, 0.5]])
     excluded = np.array([[True, False, False, False]])

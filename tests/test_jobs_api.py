@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from app.main import create_app
-from app.settings import Settings
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from app.settings import Settings
 from tests.job_helpers import FAKE_PROGRAM, kill_leftovers, wait_for
 
 TOKEN = "jobs-token"

@@ -10,10 +10,10 @@ import re
 import signal
 
 import pytest
-from app.main import create_app
-from app.settings import Settings
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from app.settings import Settings
 from storage.posterior import list_versions
 from tests.job_helpers import kill_leftovers, wait_for
 

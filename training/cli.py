@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from training.data import DataError, format_summary, load_source, summarize
+from training.evaluate_cli import add_evaluate
 from training.train_cli import add_train
 
 Command = Callable[[argparse.Namespace], int]
@@ -54,7 +55,7 @@ def register(adder: Callable[[argparse._SubParsersAction], None]) -> None:
     _EXTRA.append(adder)
 
 
-_EXTRA: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, add_train]
+_EXTRA: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, add_train, add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

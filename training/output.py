@@ -1,15 +1,12 @@
-"""Hand a finished run to the posterior store (or, before it exists, to a plain folder)."""
+"""Hand a finished run to the posterior store."""
 
 from __future__ import annotations
 
-import json
-import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from training.data import WatchData
+from storage.posterior import publish_posterior
 from training.plots import trace_plot_png
 from training.train import TrainResult
 
@@ -26,51 +23,17 @@ def result_config(result: TrainResult) -> dict[str, Any]:
     return {**result.config.as_dict(), "fingerprint": result.fingerprint}
 
 
-def save_result(store_dir: str | Path, result: TrainResult) -> str:
-    """Publish `result`; returns the version id (or the fallback folder's name)."""
-    files = result_files(result)
-    data = result.data
-    try:
-        from storage.posterior import publish_posterior
-    except ImportError:
-        return _save_unpublished(Path(store_dir), result, data, files)
+def save_result(
+    store_dir: str | Path, result: TrainResult, *, extra_files: Mapping[str, bytes] | None = None
+) -> str:
+    """Publish `result` (samples, traces, diagnostics, plots, any extra files); returns the
+    new version id."""
     return publish_posterior(
         store_dir,
         samples=result.samples,
-        data=data,
+        data=result.data,
         config=result_config(result),
         traces=result.traces,
         diagnostics=result.diagnostics,
-        files=files,
+        files={**result_files(result), **(extra_files or {})},
     )
-
-
-def _save_unpublished(
-    store: Path, result: TrainResult, data: WatchData, files: dict[str, bytes]
-) -> str:
-    """Fallback while storage is not merged: npy files + a manifest-like JSON."""
-    name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    folder = store / "unpublished" / name
-    folder.mkdir(parents=True, exist_ok=False)
-    for key, value in {**result.samples, **result.traces}.items():
-        np.save(folder / f"{key}.npy", value)
-    for key, content in files.items():
-        (folder / key).parent.mkdir(parents=True, exist_ok=True)
-        (folder / key).write_bytes(content)
-    manifest = {
-        "version": name,
-        "data": {"source": data.source, "fingerprint": data.fingerprint()},
-        "config": result_config(result),
-        "diagnostics": result.diagnostics,
-        "shapes": {k: list(v.shape) for k, v in {**result.samples, **result.traces}.items()},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_jsonable))
-    return name
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -10,10 +10,13 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from training.checkpoint import CheckpointError
 from training.config import LIKELIHOODS, MATMUL_PRECISIONS, PRESETS, ConfigError, preset
 from training.data import DataError
+from training.mesh import MeshError
 
 # CLI flag -> TrainConfig field (flags left unset keep the preset's value).
 _OVERRIDES = {
@@ -41,6 +44,17 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         description="Fit Bayesian matrix factorization with sharded HMC and publish the "
         "samples to the posterior store. A preset sets defaults; every flag overrides it.",
     )
+    add_train_arguments(p)
+    p.add_argument(
+        "--job-id",
+        help="report progress and the final status to this job record (set by the job runner)",
+    )
+    p.add_argument("--jobs-db", help="job database for --job-id (default: <store>/jobs.sqlite3)")
+    p.set_defaults(handler=cmd_train)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags shared by `train` and `evaluate`."""
     p.add_argument(
         "--preset", default="default", choices=sorted(PRESETS), help="(default: default)"
     )
@@ -81,12 +95,6 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="append one JSON progress line per segment here (env SHARDLENS_PROGRESS_JSONL)",
     )
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    p.add_argument(
-        "--job-id",
-        help="report progress and the final status to this job record (set by the job runner)",
-    )
-    p.add_argument("--jobs-db", help="job database for --job-id (default: <store>/jobs.sqlite3)")
-    p.set_defaults(handler=cmd_train)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -108,64 +116,92 @@ def _summary(version: str, result) -> dict[str, Any]:
     }
 
 
+def configure(args: argparse.Namespace):
+    """Validate the run's config and, before JAX is imported, request fake CPU devices."""
+    from training.mesh import request_cpu_devices
+
+    config = config_from_args(args).validate()
+    if config.devices > 1:
+        request_cpu_devices(config.devices)
+    return config
+
+
+def fit_and_publish(
+    args: argparse.Namespace,
+    config,
+    data,
+    *,
+    extra_files: Callable[[Any], Mapping[str, bytes]] | None = None,
+    extra_progress: Callable[[dict[str, Any]], None] | None = None,
+):
+    """Train on `data`, publish the result (with `extra_files(result)`), drop the checkpoint.
+
+    Returns (version id, TrainResult).
+    """
+    from training.checkpoint import checkpoint_dir, run_key
+    from training.output import save_result
+    from training.progress import ConsolePrinter, JsonlWriter, fan_out
+    from training.train import train
+
+    progress = fan_out(
+        [
+            ConsolePrinter(),
+            JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
+            extra_progress,
+        ]
+    )
+    result = train(
+        config,
+        data,
+        store_dir=args.store,
+        resume=args.resume,
+        run_id=args.run_id,
+        progress=progress,
+    )
+    assert result is not None
+    progress(
+        {
+            "phase": "saving",
+            "iteration": config.total_iterations,
+            "total": config.total_iterations,
+            "leapfrog_per_s": None,
+            "acceptance": None,
+            "step_size": None,
+            "eta_s": None,
+        }
+    )
+    version = save_result(
+        args.store, result, extra_files=extra_files(result) if extra_files else None
+    )
+    if not args.keep_checkpoint:
+        shutil.rmtree(
+            checkpoint_dir(args.store, run_key(result.fingerprint, args.run_id)), ignore_errors=True
+        )
+    return version, result
+
+
+# Exceptions a user can cause: exit code 2 with the message.
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, MeshError, CheckpointError)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.checkpoint import CheckpointError, checkpoint_dir, run_key
     from training.job_progress import INTERRUPTED_EXIT_CODE, JobInterrupted, reporter_for
-    from training.mesh import MeshError, request_cpu_devices
 
     # With --job-id (the server's job runner): progress and the final status go to the job
     # record, and SIGTERM stops the run at the next segment boundary.
     reporter = reporter_for(args.job_id, db_path=args.jobs_db, store_dir=args.store)
     try:
-        config = config_from_args(args).validate()
-        if config.devices > 1:
-            request_cpu_devices(config.devices)
-        # JAX (and everything that imports it) only from here on.
+        config = configure(args)
         from training.data import load_source
-        from training.output import save_result
-        from training.progress import ConsolePrinter, JsonlWriter, fan_out
-        from training.train import train
 
         data = load_source(config.data, data_root=args.data_root)
-        progress = fan_out(
-            [
-                ConsolePrinter(),
-                JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
-                reporter,
-            ]
-        )
-        result = train(
-            config,
-            data,
-            store_dir=args.store,
-            resume=args.resume,
-            run_id=args.run_id,
-            progress=progress,
-        )
-        assert result is not None
-        progress(
-            {
-                "phase": "saving",
-                "iteration": config.total_iterations,
-                "total": config.total_iterations,
-                "leapfrog_per_s": None,
-                "acceptance": None,
-                "step_size": None,
-                "eta_s": None,
-            }
-        )
-        version = save_result(args.store, result)
+        version, result = fit_and_publish(args, config, data, extra_progress=reporter)
         if reporter is not None:
             reporter.succeeded(version)
-        if not args.keep_checkpoint:
-            shutil.rmtree(
-                checkpoint_dir(args.store, run_key(result.fingerprint, args.run_id)),
-                ignore_errors=True,
-            )
     except JobInterrupted as e:
         print(f"stopped: {e}; nothing was published", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
-    except (ConfigError, DataError, MeshError, CheckpointError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         if reporter is not None:
             reporter.failed(str(e))

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.jobs.command import DEFAULT_PROGRAM
 from app.jobs.runner import JobRunner
+from app.settings import Settings
 from storage.jobs import JobStore, default_db_path
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,9 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def start_jobs(app: Any, settings: Any, *, reload: Callable[[str], object]) -> JobRunner | None:
+def start_jobs(
+    app: Any, settings: Settings, *, reload: Callable[[str], object]
+) -> JobRunner | None:
     """Open the job store on `app.state.job_store` and, unless `run_jobs` is off, start the
     runner (`app.state.job_runner`). `reload(version)` is called after a job succeeds."""
     app.state.job_store = JobStore(default_db_path(settings.store_dir))

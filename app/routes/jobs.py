@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from app.deps import AdminDep, SettingsDep
-from app.schemas import ErrorBody, ValidationErrorBody
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
+from app.deps import AdminDep, SettingsDep
 from app.jobs.config import JobConfig
 from app.jobs.logs import log_path, tail_lines
 from app.jobs.runner import JobRunner
 from app.jobs.schemas import JobList, JobLogs, JobRecord, Status
 from app.jobs.sources import DataSourceError, validate_source
+from app.schemas import ErrorBody, ValidationErrorBody
 from storage.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminDep])

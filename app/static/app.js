@@ -51,7 +51,7 @@ function barChart(svg, items, { cssClass, label }) {
     const tx = x + step * 0.4;
     const ty = margin.top + plotH + 8;
     const text = label(d);
-    svg.appendChild(el("text", { x: tx, y: ty, transform: `rotate(60 ${tx} ${ty})` }, text.length > 28 ? `${text.slice(0, 27)}…` : text));
+    svg.appendChild(el("text", { x: tx, y: ty, transform: `rotate(60 ${tx} ${ty})` }, text.length > 22 ? `${text.slice(0, 21)}…` : text));
   });
 }
 
@@ -105,7 +105,7 @@ async function recommend(userId) {
 async function loadModel() {
   try {
     const m = await getJSON("/model");
-    $("model-line").textContent = `Serving model ${m.version}: ${m.num_users} users, ${m.num_movies} movies, ${m.num_samples} samples.`;
+    $("model-line").textContent = `Serving model ${m.model_version}: ${m.num_users} users, ${m.num_movies} movies, ${m.num_samples} samples.`;
     const d = m.diagnostics || {};
     const rows = Object.entries(d).filter(([, v]) => typeof v !== "object").map(([key, v]) => [key, typeof v === "number" ? Number(v.toPrecision(4)).toString() : String(v)]);
     stats($("diagnostics"), rows);

@@ -28,8 +28,9 @@ def ranking_metrics(ranked: np.ndarray, relevant: list[np.ndarray]) -> dict[str,
     ndcg = np.zeros(len(relevant))
     for row, truth in enumerate(relevant):
         hits = np.isin(ranked[row, :20], truth)
-        hr[row] = hits[:10].any()
+        top10 = hits[:10]
+        hr[row] = top10.any()
         recall[row] = hits.sum() / min(20, len(truth))
         ideal = discounts[: min(10, len(truth))].sum()
-        ndcg[row] = (hits[:10] * discounts).sum() / ideal
+        ndcg[row] = (top10 * discounts[: top10.size]).sum() / ideal
     return {"hr@10": hr, "recall@20": recall, "ndcg@10": ndcg}

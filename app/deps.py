@@ -1,0 +1,79 @@
+"""Request dependencies: settings, the model holder, the served version, admin auth.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
+which costs more than everything these functions do.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.model_state import ModelHolder, Served
+from app.settings import Settings
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with (`get_settings()` unless overridden)."""
+    return request.app.state.settings
+
+
+async def get_holder(request: Request) -> ModelHolder:
+    return request.app.state.holder
+
+
+def no_model_message(settings: Settings) -> str:
+    return (
+        f"no posterior is loaded: the store {settings.store_dir} has no servable version. "
+        f"Train one with `python -m training train --preset default --store {settings.store_dir}`"
+        " (or start the server with `python -m app --train-if-empty`); the server picks it up "
+        "by polling or on POST /admin/reload"
+    )
+
+
+async def require_served(
+    holder: Annotated[ModelHolder, Depends(get_holder)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+) -> Served:
+    """The served version, read once for the whole request; 503 when there is none."""
+    served = holder.current
+    if served is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, no_model_message(settings))
+    return served
+
+
+_bearer = HTTPBearer(auto_error=False, description="SHARDLENS_API_TOKEN")
+
+
+async def require_admin(
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Bearer-token check for /admin routes (constant-time comparison)."""
+    if settings.api_token is None or not settings.api_token.get_secret_value():
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "admin routes are disabled: set SHARDLENS_API_TOKEN to enable them",
+        )
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token: send 'Authorization: Bearer <SHARDLENS_API_TOKEN>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    expected = settings.api_token.get_secret_value().encode()
+    if not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+ServedDep = Annotated[Served, Depends(require_served)]
+AdminDep = Depends(require_admin)

@@ -1,0 +1,310 @@
+"""Pure scoring: posterior samples x one user -> pick counts, genres, uncertainty.
+
+The procedure follows the reference. For every posterior sample k (k = s * C + c), movies are
+ranked by U_k . V_kj + u_k + v_kj and the top-ranked movie the user has not watched is that
+sample's *pick*; the picks are then counted across samples. The user bias u_k is the same for
+every movie, so it never changes a pick; it only enters the watch probabilities.
+
+Unfiltered picks for every user are computed once per posterior version
+(`precompute_picks`); genre-restricted picks are computed per request (`picks_for_user`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+NO_PICK = -1  # a sample with no eligible movie (the user watched every candidate)
+
+
+class Catalog(NamedTuple):
+    """Per-version movie metadata in the shapes scoring needs."""
+
+    first_genre_code: np.ndarray  # int32 [M], index into genre_names
+    genre_names: tuple[str, ...]  # distinct first genres, sorted
+    genre_sets: dict[str, np.ndarray]  # genre -> bool [M]: movies with that genre (any position)
+
+
+class Recommendation(NamedTuple):
+    movie_index: int
+    votes: int  # samples that picked it
+    share: float
+    probability_mean: float
+    probability_low: float  # 5th percentile over samples
+    probability_high: float  # 95th percentile over samples
+
+
+class GenreShare(NamedTuple):
+    genre: str
+    votes: int  # samples that picked it
+    share: float
+
+
+class Uncertainty(NamedTuple):
+    entropy_bits: float
+    distinct_picks: int
+    top_share: float
+
+
+class RecommendationResult(NamedTuple):
+    num_samples: int
+    num_picked: int  # samples that had an eligible movie
+    recommendations: list[Recommendation]
+    genres: list[GenreShare]
+    uncertainty: Uncertainty
+
+
+def build_catalog(genres: Sequence[Sequence[str]]) -> Catalog:
+    """Index the movies' genres: first-genre codes and one membership mask per genre."""
+    first = [g[0] for g in genres]
+    names = tuple(sorted(set(first)))
+    lookup = {name: i for i, name in enumerate(names)}
+    codes = np.fromiter((lookup[g] for g in first), dtype=np.int32, count=len(first))
+    members: dict[str, list[int]] = {}
+    for j, movie_genres in enumerate(genres):
+        for g in movie_genres:
+            members.setdefault(g, []).append(j)
+    sets = {}
+    for g, movies in members.items():
+        mask = np.zeros(len(genres), dtype=bool)
+        mask[movies] = True
+        sets[g] = mask
+    return Catalog(codes, names, sets)
+
+
+def candidate_mask(catalog: Catalog, genres: Sequence[str], num_movies: int) -> np.ndarray:
+    """Movies with at least one of `genres` (bool [M]); unknown-to-this-version genres add none."""
+    mask = np.zeros(num_movies, dtype=bool)
+    for g in genres:
+        found = catalog.genre_sets.get(g)
+        if found is not None:
+            mask |= found
+    return mask
+
+
+def pick_dtype(num_movies: int) -> np.dtype:
+    """The smallest signed dtype that holds a movie index and NO_PICK."""
+    return np.dtype(np.int16 if num_movies < 2**15 else np.int32)
+
+
+def precompute_picks(
+    *,
+    num_users: int,
+    user_samples: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    watched: Callable[[int], np.ndarray],
+    movie_embeddings: np.ndarray,
+    movie_bias: np.ndarray,
+    chunk_users: int = 256,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> np.ndarray:
+    """Unfiltered picks of every user and sample, [N, S*C] (int16 when movies < 32768).
+
+    Works in chunks of users so memory stays bounded: per chunk, one [K, n, D+1] copy of the
+    users' samples and one [n, M] score matrix per sample. The movie bias rides in the matmul
+    as an extra embedding dimension, and watched movies are masked by flat index.
+    `should_stop` is checked between chunks; it returning True raises `InterruptedError`.
+    """
+    num_samples, num_movies, dim = movie_embeddings.shape
+    out = np.empty((num_users, num_samples), dtype=pick_dtype(num_movies))
+    ones = np.ones((num_samples, 1), dtype=np.float32)
+    for start in range(0, num_users, chunk_users):
+        if should_stop():
+            raise InterruptedError("precomputation stopped")
+        users = range(start, min(start + chunk_users, num_users))
+        n = len(users)
+        u_aug = np.empty((num_samples, n, dim + 1), dtype=np.float32)
+        flat: list[np.ndarray] = []
+        no_choice = np.zeros(n, dtype=bool)
+        for row, i in enumerate(users):
+            emb, _ = user_samples(i)
+            u_aug[:, row, :dim] = emb
+            u_aug[:, row, dim:] = ones
+            seen = np.asarray(watched(i), dtype=np.intp)
+            flat.append(row * num_movies + seen)
+            no_choice[row] = seen.size >= num_movies
+        mask_idx = np.concatenate(flat) if flat else np.empty(0, np.intp)
+        scores = np.empty((n, num_movies), dtype=np.float32)
+        scores_flat = scores.reshape(-1)
+        v_aug = np.empty((num_movies, dim + 1), dtype=np.float32)
+        for k in range(num_samples):
+            v_aug[:, :dim] = movie_embeddings[k]
+            v_aug[:, dim] = movie_bias[k]
+            np.matmul(u_aug[k], v_aug.T, out=scores)
+            scores_flat[mask_idx] = -np.inf
+            out[start : start + n, k] = scores.argmax(axis=1)
+        out[start : start + n][no_choice] = NO_PICK
+    return out
+
+
+def picks_for_user(
+    *,
+    user_embeddings: np.ndarray,
+    movie_embeddings: np.ndarray,
+    movie_bias: np.ndarray,
+    eligible: np.ndarray,
+    unfiltered: np.ndarray | None = None,
+    movie_major: np.ndarray | None = None,
+) -> np.ndarray:
+    """Picks of one user over candidate movies `eligible` (bool [M]), [S*C] with NO_PICK.
+
+    `eligible` must exclude watched movies. With the user's `unfiltered` picks, samples whose
+    unfiltered pick is eligible keep it (the best unwatched movie is then also the best
+    eligible one) and only the other samples are scored. With `movie_major` samples and few
+    candidates, only the candidates' contiguous blocks are read.
+    """
+    num_samples = user_embeddings.shape[0]
+    candidates = np.flatnonzero(eligible)
+    if candidates.size == 0:
+        return np.full(num_samples, NO_PICK, dtype=np.int32)
+    if movie_major is not None and candidates.size * 4 <= eligible.size:
+        return _picks_from_blocks(user_embeddings, movie_major, candidates)
+    penalty = np.where(eligible, np.float32(0), np.float32(-np.inf))
+    if unfiltered is None:
+        rows = np.arange(num_samples)
+        picks = np.empty(num_samples, dtype=np.int32)
+    else:
+        picks = unfiltered.astype(np.int32)
+        resolved = (picks < 0) | eligible[np.maximum(picks, 0)]
+        rows = np.flatnonzero(~resolved)
+    if rows.size > num_samples // 2:  # most samples: one batched matmul over all of them
+        scores = np.matmul(movie_embeddings, user_embeddings[:, :, None])[..., 0]
+        scores += movie_bias
+        scores += penalty  # one broadcast pass
+        picks[rows] = scores[rows].argmax(axis=1)
+        return picks
+    for k in rows.tolist():  # a few samples: one matrix-vector product each
+        scores = movie_embeddings[k] @ user_embeddings[k]
+        scores += movie_bias[k]
+        scores += penalty
+        picks[k] = scores.argmax()
+    return picks
+
+
+def movie_major_samples(movie_embeddings: np.ndarray, movie_bias: np.ndarray) -> np.ndarray:
+    """[M, S*C, D+1] float32: each movie's embedding and bias samples in one contiguous block,
+    so the probabilities of a few movies read a few blocks instead of S*C scattered rows."""
+    num_samples, num_movies, dim = movie_embeddings.shape
+    out = np.empty((num_movies, num_samples, dim + 1), dtype=np.float32)
+    for start in range(0, num_samples, 64):
+        stop = min(start + 64, num_samples)
+        out[:, start:stop, :dim] = movie_embeddings[start:stop].transpose(1, 0, 2)
+        out[:, start:stop, dim] = movie_bias[start:stop].T
+    return out
+
+
+def _picks_from_blocks(
+    user_embeddings: np.ndarray, movie_major: np.ndarray, candidates: np.ndarray
+) -> np.ndarray:
+    """Best of `candidates` per sample from their movie-major blocks, 64 movies at a time
+    (a running maximum keeps memory small; strict `>` keeps the lowest index on ties)."""
+    num_samples, dim = user_embeddings.shape
+    best = np.full(num_samples, -np.inf, dtype=np.float32)
+    picks = np.full(num_samples, NO_PICK, dtype=np.int32)
+    samples = np.arange(num_samples)
+    for start in range(0, candidates.size, 64):
+        chunk = candidates[start : start + 64]
+        block = movie_major[chunk]  # [c, K, D+1], contiguous per movie
+        scores = np.einsum("ckd,kd->ck", block[:, :, :dim], user_embeddings)
+        scores += block[:, :, dim]
+        top = scores.argmax(axis=0)
+        value = scores[top, samples]
+        better = value > best
+        best[better] = value[better]
+        picks[better] = chunk[top[better]]
+    return picks
+
+
+def watch_probabilities(
+    *,
+    user_embeddings: np.ndarray,
+    user_bias: np.ndarray,
+    movie_major: np.ndarray,
+    movies: np.ndarray,
+    interval: float = 0.90,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior mean and central credible interval of sigmoid(U.V + u + v) for `movies`.
+
+    `movie_major` is `movie_major_samples(...)`: [M, S*C, D+1], embedding then bias.
+    """
+    if movies.size == 0:
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty, empty
+    num_samples, dim = user_embeddings.shape
+    user_aug = np.empty((num_samples, dim + 1), dtype=np.float32)  # [U, 1] . [V, v] = U.V + v
+    user_aug[:, :dim] = user_embeddings
+    user_aug[:, dim] = 1.0
+    logits = np.einsum("mkd,kd->mk", movie_major[movies], user_aug)  # [m, K]
+    logits += user_bias
+    probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    tail = (1.0 - interval) / 2.0
+    low, high = _quantiles(probs, (tail, 1.0 - tail))
+    return probs.mean(axis=1), low, high
+
+
+def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """`np.quantile(values, q, axis=1)` (linear method) for each q, via one partition."""
+    n = values.shape[1]
+    positions = [q * (n - 1) for q in qs]
+    bounds = [(int(np.floor(p)), min(int(np.floor(p)) + 1, n - 1)) for p in positions]
+    ordered = np.partition(values, sorted({i for pair in bounds for i in pair}), axis=1)
+    return [
+        ordered[:, lo] + (ordered[:, hi] - ordered[:, lo]) * (p - lo)
+        for p, (lo, hi) in zip(positions, bounds, strict=True)
+    ]
+
+
+def summarize_picks(
+    picks: np.ndarray, *, catalog: Catalog, num_movies: int, k: int
+) -> tuple[np.ndarray, np.ndarray, list[GenreShare], Uncertainty, int]:
+    """Top-`k` movies by count (ties: lower index first), their counts, genres, uncertainty."""
+    num_samples = picks.size
+    valid = picks[picks >= 0].astype(np.intp)
+    counts = np.bincount(valid, minlength=num_movies)
+    picked = np.flatnonzero(counts)
+    order = picked[np.lexsort((picked, -counts[picked]))][:k]
+    genre_counts = np.bincount(catalog.first_genre_code[valid], minlength=len(catalog.genre_names))
+    genres = [
+        GenreShare(catalog.genre_names[g], int(genre_counts[g]), genre_counts[g] / num_samples)
+        for g in np.lexsort((np.arange(genre_counts.size), -genre_counts))
+        if genre_counts[g] > 0
+    ]
+    if valid.size:
+        p = counts[picked] / valid.size
+        entropy = float(-(p * np.log2(p)).sum()) + 0.0
+        top_share = float(counts[picked].max() / num_samples)
+    else:
+        entropy, top_share = 0.0, 0.0
+    uncertainty = Uncertainty(entropy, int(picked.size), top_share)
+    return order, counts[order], genres, uncertainty, int(valid.size)
+
+
+def recommend(
+    picks: np.ndarray,
+    *,
+    catalog: Catalog,
+    user_embeddings: np.ndarray,
+    user_bias: np.ndarray,
+    movie_major: np.ndarray,
+    k: int,
+) -> RecommendationResult:
+    """Everything `GET /recommend` reports, from one user's picks and samples."""
+    num_samples = picks.size
+    num_movies = movie_major.shape[0]
+    order, counts, genres, uncertainty, num_picked = summarize_picks(
+        picks, catalog=catalog, num_movies=num_movies, k=k
+    )
+    mean, low, high = watch_probabilities(
+        user_embeddings=user_embeddings,
+        user_bias=user_bias,
+        movie_major=movie_major,
+        movies=order,
+    )
+    recs = [
+        Recommendation(
+            int(j), int(c), c / num_samples, float(mean[i]), float(low[i]), float(high[i])
+        )
+        for i, (j, c) in enumerate(zip(order, counts, strict=True))
+    ]
+    return RecommendationResult(num_samples, num_picked, recs, genres, uncertainty)

@@ -1,0 +1,157 @@
+"""GET /model, GET /healthz, GET /readyz and POST /admin/reload."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Path
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import AdminDep, HolderDep, ServedDep, SettingsDep, no_model_message
+from app.errors import error_responses
+from app.schemas import (
+    HealthResponse,
+    LoadErrorInfo,
+    ModelResponse,
+    ReadyResponse,
+    ReloadResponse,
+)
+
+router = APIRouter()
+
+_SUMMARY_LIMIT = 64
+_IMAGES = (
+    ".png",
+    ".svg",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+)  # list/dict entries above this are summarized, not listed
+
+
+def json_safe(value: Any, *, depth: int = 0) -> Any:
+    """Manifest/diagnostics values as small JSON: numpy to Python, long containers elided."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.size <= _SUMMARY_LIMIT else f"<array {value.shape}>"
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        if depth > 4 or len(value) > _SUMMARY_LIMIT:
+            return f"<{len(value)} entries>"
+        return {str(k): json_safe(v, depth=depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if depth > 4 or len(value) > _SUMMARY_LIMIT:
+            return f"<{len(value)} items>"
+        return [json_safe(v, depth=depth + 1) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without per-file checksums (counted instead) or diagnostics (shown
+    separately)."""
+    summary = {k: v for k, v in manifest.items() if k not in ("files", "diagnostics")}
+    files = manifest.get("files") or {}
+    summary["files"] = {
+        "count": len(files),
+        "bytes": sum(int(e.get("bytes", 0)) for e in files.values() if isinstance(e, dict)),
+    }
+    return json_safe(summary)
+
+
+@router.get(
+    "/model",
+    response_model=ModelResponse,
+    tags=["model"],
+    summary="The served posterior version: manifest summary, diagnostics, last load error",
+)
+async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
+    served = holder.current
+    failure = holder.last_error
+    error = LoadErrorInfo(**failure._asdict()) if failure else None
+    if served is None:
+        return ModelResponse(
+            model_version=None, store_dir=str(settings.store_dir), last_load_error=error
+        )
+    v = served.version
+    return ModelResponse(
+        model_version=served.name,
+        store_dir=str(settings.store_dir),
+        loaded_at=served.loaded_at,
+        load_seconds=served.load_seconds,
+        num_users=v.num_users,
+        num_movies=v.num_movies,
+        latent_dim=v.latent_dim,
+        num_draws=v.num_draws,
+        num_chains=v.num_chains,
+        num_samples=v.num_samples,
+        manifest=manifest_summary(dict(v.manifest)),
+        diagnostics=json_safe(dict(v.diagnostics)),
+        plots=[name for name in v.files if name.lower().endswith(_IMAGES)],
+        last_load_error=error,
+    )
+
+
+@router.get(
+    "/model/files/{name:path}",
+    tags=["model"],
+    summary="A file stored with the served version (e.g. a trace plot)",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/png": {}, "application/octet-stream": {}}},
+        **error_responses(404, 503),
+    },
+)
+async def model_file(
+    served: ServedDep, name: Annotated[str, Path(max_length=300, examples=["plots/trace.png"])]
+) -> FileResponse:
+    version = served.version
+    if name not in version.files:  # only names listed in the manifest: no path escapes
+        raise HTTPException(
+            404, f"version {served.name} has no file {name!r}; GET /model lists its plots"
+        )
+    return FileResponse(version.file(name))
+
+
+@router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="Liveness")
+async def healthz() -> HealthResponse:
+    return HealthResponse(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    tags=["health"],
+    summary="Readiness: a posterior is loaded (names its version)",
+    responses=error_responses(503),
+)
+async def readyz(holder: HolderDep, settings: SettingsDep) -> ReadyResponse:
+    served = holder.current
+    if served is None:
+        raise HTTPException(503, no_model_message(settings))
+    return ReadyResponse(status="ready", model_version=served.name)
+
+
+@router.post(
+    "/admin/reload",
+    response_model=ReloadResponse,
+    tags=["admin"],
+    summary="Load the store's newest version now (bearer token)",
+    description=(
+        "Loads `latest` if it differs from the served version, retrying a version that "
+        "failed before, and swaps it in. Returns once the load finished; a failed load keeps "
+        "the old version serving and reports why."
+    ),
+    dependencies=[AdminDep],
+    responses=error_responses(401, 403),
+)
+async def reload(holder: HolderDep) -> ReloadResponse:
+    outcome = await run_in_threadpool(holder.refresh, force=True)
+    return ReloadResponse(
+        model_version=outcome.served_version, changed=outcome.changed, error=outcome.error
+    )

@@ -1,0 +1,74 @@
+"""Run `python -m app` as a real uvicorn process on 127.0.0.1 for a test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import httpx
+
+
+class LiveServer(NamedTuple):
+    base_url: str
+    process: subprocess.Popen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(server: LiveServer, *, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert server.process.poll() is None, server.process.stdout.read().decode()
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server did not become ready in {timeout_s} s"
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def live_server(
+    store: Path, *, cache_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Start the server on a free port, wait until it is ready, SIGTERM it afterwards.
+
+    After the block, `process.returncode` holds the exit status of the graceful shutdown.
+    """
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "SHARDLENS_POLL_INTERVAL_S": "0.1",
+        "SHARDLENS_CACHE_DIR": str(cache_dir),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--store", str(store), "--log-level", "warning"]
+    process = subprocess.Popen(
+        command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    server = LiveServer(f"http://127.0.0.1:{port}", process)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
