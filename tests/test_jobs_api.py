@@ -207,3 +207,13 @@ def test_a_server_with_run_jobs_off_only_queues(tmp_path):
         assert c.app.state.job_runner is None
         assert c.get(f"/jobs/{job['id']}", headers=AUTH).json()["status"] == "queued"
         assert c.delete(f"/jobs/{job['id']}", headers=AUTH).json()["status"] == "cancelled"
+
+
+def test_an_unwritable_store_serves_but_refuses_jobs_with_503(tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    settings = _settings(tmp_path, store_dir=tmp_path / "not-a-folder" / "store")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").status_code == 200
+        response = c.get("/jobs", headers=AUTH)
+    assert response.status_code == 503
+    assert "cannot be opened" in response.json()["detail"]

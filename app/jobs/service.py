@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,9 @@ from typing import Any
 from app.jobs.command import DEFAULT_PROGRAM
 from app.jobs.runner import JobRunner
 from app.settings import Settings
-from storage.jobs import JobStore, default_db_path
+from storage.jobs import JobError, JobStore, default_db_path
 
+log = logging.getLogger("shardlens.jobs")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,9 +31,19 @@ def start_jobs(
 ) -> JobRunner | None:
     """Open the job store on `app.state.job_store` and, unless `run_jobs` is off, start the
     runner (`app.state.job_runner`). `reload(version)` is called after a job succeeds."""
-    app.state.job_store = JobStore(default_db_path(settings.store_dir))
+    app.state.job_runner = None
+    app.state.job_store = None
+    app.state.jobs_unavailable = None
+    try:
+        app.state.job_store = JobStore(default_db_path(settings.store_dir))
+    except (OSError, sqlite3.Error, JobError) as exc:  # e.g. a read-only store: serve anyway
+        app.state.jobs_unavailable = (
+            f"the job database in {settings.store_dir} cannot be opened ({exc}); make the store "
+            "writable by the server to use /jobs"
+        )
+        log.warning("jobs disabled: %s", app.state.jobs_unavailable)
+        return None
     if not settings.run_jobs:
-        app.state.job_runner = None
         return None
     runner = JobRunner(
         store_dir=settings.store_dir,

@@ -26,6 +26,7 @@ _ERRORS = {
     404: "No job has this id.",
     409: "The job's status does not allow this (e.g. resuming a running job).",
     422: "Invalid body or parameter (also: a data path outside the data root).",
+    503: "The job database cannot be opened (e.g. a read-only store); the message says why.",
 }
 _LOCATION = {"Location": {"description": "the job's URL, /jobs/{id}", "schema": {"type": "string"}}}
 
@@ -36,12 +37,15 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             "model": ValidationErrorBody if code == 422 else ErrorBody,
             "description": _ERRORS[code],
         }
-        for code in (401, 403, *codes)
+        for code in (401, 403, *codes, 503)
     }
 
 
 async def get_job_store(request: Request) -> JobStore:
-    return request.app.state.job_store
+    store = request.app.state.job_store
+    if store is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, request.app.state.jobs_unavailable)
+    return store
 
 
 async def get_runner(request: Request) -> JobRunner | None:
