@@ -44,8 +44,8 @@ def sharded_value_and_grad(watch_p, mask, state_p, num_devices, *, block_size, p
         same = jnp.array(
             [
                 jnp.all(only_value.hi == value.hi),
-                *[jnp.allclose(a, b) for a, b in zip(only_grads, grads)],
-                *[jnp.allclose(a, b) for a, b in zip(custom, grads)],
+                *[jnp.allclose(a, b) for a, b in zip(only_grads, grads, strict=True)],
+                *[jnp.allclose(a, b) for a, b in zip(custom, grads, strict=True)],
             ]
         )
         return value.hi, value.lo, grads, same[None]

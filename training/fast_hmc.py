@@ -208,10 +208,12 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
             target_log_prob_lo=choose(proposed.target_log_prob_lo, prev.target_log_prob_lo),
             grads_target_log_prob=tuple(
                 choose(new, old)
-                for new, old in zip(proposed.grads_target_log_prob, prev.grads_target_log_prob)
+                for new, old in zip(
+                    proposed.grads_target_log_prob, prev.grads_target_log_prob, strict=True
+                )
             ),
         )
-        next_parts = tuple(choose(new, old) for new, old in zip(x1, x0))
+        next_parts = tuple(choose(new, old) for new, old in zip(x1, x0, strict=True))
         next_state = jax.tree_util.tree_unflatten(treedef, next_parts)
         return next_state, tfm.MetropolisHastingsResults(
             accepted_results=accepted,
@@ -252,10 +254,10 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
         """L leapfrog steps; L-1 gradient-only evaluations, the last fused with the value."""
 
         def kick(p, g, scale):
-            return tuple(pi + scale * e * gi for pi, gi, e in zip(p, g, eps))
+            return tuple(pi + scale * e * gi for pi, gi, e in zip(p, g, eps, strict=True))
 
         def drift(x, p):
-            return tuple(xi + e * pi for xi, pi, e in zip(x, p, eps))
+            return tuple(xi + e * pi for xi, pi, e in zip(x, p, eps, strict=True))
 
         p = kick(p, grads, 0.5)
 
