@@ -13,7 +13,7 @@ Designed to run inside ``jax.shard_map`` over a user axis, like the reference ke
   order, so the accept decision and ``log_accept_ratio`` are identical on every device;
 - acceptance is per chain (leading state dimension).
 
-Results mirror ``tfm.MetropolisHastingsResults`` with ``accepted_results`` carrying
+Results mirror ``MetropolisHastingsKernelResults`` with ``accepted_results`` carrying
 ``step_size`` / ``target_log_prob`` / ``grads_target_log_prob``, so
 ``tfm.DualAveragingStepSizeAdaptation`` and trace functions written for TFP HMC work.
 """
@@ -27,6 +27,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from tensorflow_probability.substrates import jax as tfp
+from tensorflow_probability.substrates.jax.internal import samplers
+from tensorflow_probability.substrates.jax.mcmc.metropolis_hastings import (
+    MetropolisHastingsKernelResults,
+)
 
 from training.likelihood import (
     DoubleFloat,
@@ -153,27 +157,27 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
         return True
 
     # -- TFP kernel interface -----------------------------------------------------------
-    def bootstrap_results(self, init_state: Any) -> tfm.MetropolisHastingsResults:
+    def bootstrap_results(self, init_state: Any) -> MetropolisHastingsKernelResults:
         parts = self._parts(init_state)
         value, grads = self.target.log_prob_and_grad(parts)
         accepted = self._results(value, grads, self.step_size)
         num_chains = parts[0].shape[0]
-        return tfm.MetropolisHastingsResults(
+        return MetropolisHastingsKernelResults(
             accepted_results=accepted,
             is_accepted=jnp.ones((num_chains,), bool),
             log_accept_ratio=jnp.zeros((num_chains,), jnp.float32),
             proposed_state=init_state,
             proposed_results=accepted,
             extra=[],
-            seed=jnp.zeros((2,), jnp.uint32),
+            seed=samplers.zeros_seed(),
         )
 
     def one_step(
         self,
         current_state: Any,
-        previous_kernel_results: tfm.MetropolisHastingsResults,
+        previous_kernel_results: MetropolisHastingsKernelResults,
         seed: Any = None,
-    ) -> tuple[Any, tfm.MetropolisHastingsResults]:
+    ) -> tuple[Any, MetropolisHastingsKernelResults]:
         treedef = jax.tree_util.tree_structure(current_state)
         x0 = self._parts(current_state)
         prev = previous_kernel_results.accepted_results
@@ -215,7 +219,7 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
         )
         next_parts = tuple(choose(new, old) for new, old in zip(x1, x0, strict=True))
         next_state = jax.tree_util.tree_unflatten(treedef, next_parts)
-        return next_state, tfm.MetropolisHastingsResults(
+        return next_state, MetropolisHastingsKernelResults(
             accepted_results=accepted,
             is_accepted=is_accepted,
             log_accept_ratio=log_accept_ratio,
@@ -246,7 +250,7 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
             target_log_prob=value.hi,
             target_log_prob_lo=value.lo,
             grads_target_log_prob=tuple(grads),
-            step_size=step_size,
+            step_size=jax.tree_util.tree_map(lambda e: jnp.asarray(e, jnp.float32), step_size),
             num_leapfrog_steps=jnp.asarray(self.num_leapfrog_steps, jnp.int32),
         )
 
