@@ -253,10 +253,12 @@ class FastTarget(NamedTuple):
             if grad:
                 g = self._block_residual(logits, watch_b, mask_b)
                 out["gua"] = jnp.einsum("cbm,cmk->cbk", g, va)
-                gva = gva + jnp.einsum("cbm,cbk->cmk", g, ua_b)
+                # Accumulated as [C, K, M]: contracting G's user axis into this layout is
+                # about 2x faster on CPU than producing [C, M, K] directly.
+                gva = gva + jnp.einsum("cbk,cbm->ckm", ua_b, g)
             return gva, out
 
-        init = jnp.zeros((c, m, k), va.dtype) if grad else jnp.zeros((), va.dtype)
+        init = jnp.zeros((c, k, m), va.dtype) if grad else jnp.zeros((), va.dtype)
         gva, out = lax.scan(body, init, (ua, self.blocks.watch, self.blocks.mask))
         return gva, out
 
@@ -277,7 +279,7 @@ class FastTarget(NamedTuple):
         n = self._user_rows(state)
         d = state[0].shape[-1]
         gua = self._unblock(gua_blocks, n)
-        g_movie = gva[..., :d], gva[..., d + 1]
+        g_movie = jnp.swapaxes(gva[:, :d], 1, 2), gva[:, d + 1]
         if self.axis_name is not None:
             g_movie = lax.psum(g_movie, self.axis_name)
         prior = self._prior_grads(state)
