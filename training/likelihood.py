@@ -124,6 +124,11 @@ def df_allsum(x: DoubleFloat, axis_name: str | None) -> DoubleFloat:
 # Watch blocks and the target.
 
 
+def _softplus(x: jax.Array) -> jax.Array:
+    """log(1 + e^x), stable; about 2x faster on CPU than ``jax.nn.softplus`` (logaddexp)."""
+    return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
 class WatchBlocks(NamedTuple):
     """This device's watch rows cut into user blocks for ``lax.scan``."""
 
@@ -232,7 +237,7 @@ class FastTarget(NamedTuple):
 
     @staticmethod
     def _block_value(logits: jax.Array, watch_b: jax.Array, mask_b: jax.Array) -> jax.Array:
-        terms = watch_b.astype(logits.dtype) * logits - jax.nn.softplus(logits)
+        terms = watch_b.astype(logits.dtype) * logits - _softplus(logits)
         return jnp.where(mask_b, jnp.sum(terms, axis=-1), 0.0)  # [C, block]
 
     @staticmethod
