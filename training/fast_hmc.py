@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jax import lax
 from tensorflow_probability.substrates import jax as tfp
 from tensorflow_probability.substrates.jax.internal import samplers
+from tensorflow_probability.substrates.jax.mcmc.kernel import TransitionKernel
 from tensorflow_probability.substrates.jax.mcmc.metropolis_hastings import (
     MetropolisHastingsKernelResults,
 )
@@ -51,8 +52,6 @@ __all__ = [
     "make_fast_kernel",
 ]
 
-tfm = tfp.mcmc
-
 
 class FastHMCError(ValueError):
     """The kernel was configured or called with inconsistent arguments."""
@@ -73,6 +72,11 @@ def _broadcast_step(step_size: Any, n_parts: int) -> list[jax.Array]:
     if len(parts) != n_parts:
         raise FastHMCError(f"step_size has {len(parts)} parts; the state has {n_parts}")
     return [jnp.asarray(s, jnp.float32) for s in parts]
+
+
+def _map_parts(f: Any, a: State, b: State) -> State:
+    """Apply ``f`` part-wise to two (U, u, V, v) tuples."""
+    return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3]))
 
 
 def _per_chain(x: jax.Array, like: jax.Array) -> jax.Array:
@@ -108,7 +112,7 @@ def kinetic_energy(momentum: Sequence[jax.Array], *, axis_name: str | None) -> D
     return DoubleFloat(0.5 * total.hi, 0.5 * total.lo)
 
 
-class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
+class FastHamiltonianMonteCarlo(TransitionKernel):
     """HMC (identity mass matrix) on a :class:`~training.likelihood.FastTarget`."""
 
     def __init__(
@@ -210,14 +214,11 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
         accepted = proposed._replace(
             target_log_prob=choose(proposed.target_log_prob, prev.target_log_prob),
             target_log_prob_lo=choose(proposed.target_log_prob_lo, prev.target_log_prob_lo),
-            grads_target_log_prob=tuple(
-                choose(new, old)
-                for new, old in zip(
-                    proposed.grads_target_log_prob, prev.grads_target_log_prob, strict=True
-                )
+            grads_target_log_prob=_map_parts(
+                choose, proposed.grads_target_log_prob, prev.grads_target_log_prob
             ),
         )
-        next_parts = tuple(choose(new, old) for new, old in zip(x1, x0, strict=True))
+        next_parts = _map_parts(choose, x1, x0)
         next_state = jax.tree_util.tree_unflatten(treedef, next_parts)
         return next_state, MetropolisHastingsKernelResults(
             accepted_results=accepted,
@@ -249,7 +250,7 @@ class FastHamiltonianMonteCarlo(tfm.TransitionKernel):
         return FastHMCResults(
             target_log_prob=value.hi,
             target_log_prob_lo=value.lo,
-            grads_target_log_prob=tuple(grads),
+            grads_target_log_prob=grads,
             step_size=jax.tree_util.tree_map(lambda e: jnp.asarray(e, jnp.float32), step_size),
             num_leapfrog_steps=jnp.asarray(self.num_leapfrog_steps, jnp.int32),
         )
