@@ -259,10 +259,10 @@ def run_throughput(args, mesh, state_specs, watch_d, mask_d, state) -> int:
                 return s, r, accepted + r.is_accepted.astype(jax.numpy.float32)
 
             zeros = jax.numpy.zeros((args.chains,), jax.numpy.float32)
-            s, _, accepted = jax.lax.fori_loop(
+            s, r, accepted = jax.lax.fori_loop(
                 0, args.iterations, body, (list(state), results, zeros)
             )
-            return tuple(s), accepted / args.iterations
+            return tuple(s), (accepted / args.iterations, r.log_accept_ratio)
 
         return segment
 
@@ -287,14 +287,15 @@ def run_throughput(args, mesh, state_specs, watch_d, mask_d, state) -> int:
         for impl in args.impls:
             seg_key = jax.random.fold_in(key, seg + 1)
             t0 = time.perf_counter()
-            states[impl], acc = jax.block_until_ready(
+            states[impl], (acc, log_ratio) = jax.block_until_ready(
                 compiled[impl](watch_d, mask_d, states[impl], seg_key)
             )
             times[impl].append(time.perf_counter() - t0)
             print(
                 f"  segment {seg} {impl:>9}: {times[impl][-1]:.2f} s "
                 f"({leapfrog_per_segment / times[impl][-1]:.2f} leapfrog/s), "
-                f"acceptance {[round(float(a), 2) for a in acc]}",
+                f"acceptance {[round(float(a), 2) for a in acc]}, last log accept ratio "
+                f"{[round(float(a), 2) for a in log_ratio]}",
                 flush=True,
             )
     rates = {impl: leapfrog_per_segment / statistics.median(t) for impl, t in times.items()}
