@@ -14,10 +14,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
+from app.jobs.service import start_jobs, stop_jobs
 from app.middleware import BodySizeLimit
 from app.model_state import ModelHolder
 from app.params import single_valued_query
-from app.routes import catalog, model, recommend
+from app.routes import catalog, jobs, model, recommend
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("shardlens.serve")
@@ -47,9 +48,11 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         if outcome.served_version is None:
             log.warning("no posterior to serve yet in %s", settings.store_dir)
         active.start_polling(settings.poll_interval_s)
+        start_jobs(app, settings, reload=lambda _version: active.refresh(force=True))
         try:
             yield
         finally:
+            await asyncio.to_thread(stop_jobs, app)
             await asyncio.to_thread(active.stop)
 
     app = FastAPI(
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     app.include_router(recommend.router)
     app.include_router(catalog.router)
     app.include_router(model.router)
+    app.include_router(jobs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -76,7 +80,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

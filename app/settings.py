@@ -24,7 +24,31 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="seconds between checks of the store's `latest`; 0 disables"
     )
     api_token: SecretStr | None = Field(
-        default=None, description="bearer token for /admin/*; admin routes are refused without one"
+        default=None,
+        description="bearer token for /admin/* and /jobs; those routes are refused without one",
+    )
+    data_dir: Path = Field(
+        default=Path("var/data"),
+        description="data root: named datasets live here, and job data paths must be inside it",
+    )
+    run_jobs: bool = Field(
+        default=True, description="run queued training jobs in this server (one runner per store)"
+    )
+    max_concurrent_jobs: int = Field(
+        default=1, ge=1, le=16, description="training jobs run at once"
+    )
+    job_cancel_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds between SIGTERM and SIGKILL when a job is cancelled",
+    )
+    job_poll_interval_s: float = Field(
+        default=0.5, gt=0, le=60, description="seconds between the job runner's checks"
+    )
+    job_program: list[str] = Field(
+        default_factory=list,
+        description="the training command a job runs, before its flags (JSON list); "
+        "empty: this Python's `-m training train`",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

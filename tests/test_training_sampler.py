@@ -73,3 +73,12 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
     train(CONFIG, DATA, store_dir=tmp_path, run_id="fixed", stop_after=5)
     with pytest.raises(ckpt.CheckpointError, match="different configuration"):
         train(CONFIG.replace(seed=9), DATA, store_dir=tmp_path, run_id="fixed", resume=True)
+
+
+def test_reference_likelihood_stays_selectable():
+    """`--likelihood reference` (TFP's PreconditionedHamiltonianMonteCarlo) runs the same way."""
+    config = CONFIG.replace(likelihood="reference", num_burnin_steps=5, num_results=5)
+    result = train(config, DATA)
+    assert result.samples["user_embeddings"].shape == (5, 2, 21, 2)
+    assert all(np.isfinite(x).all() for x in result.samples.values())
+    assert 0.0 < result.diagnostics["mean_acceptance"] <= 1.0

@@ -38,7 +38,7 @@ class TrainConfig:
     matmul_precision: MatmulPrecision = "tensorfloat32"
     devices: int = 1
     segment_size: int = 50
-    likelihood: Likelihood = "reference"
+    likelihood: Likelihood = "fast"
 
     @property
     def num_adaptation_steps(self) -> int:
@@ -125,17 +125,18 @@ PRESETS: dict[str, TrainConfig] = {
         latent_dim=8,
         segment_size=50,
     ),
-    # The real ml-1m on a 2-core CPU in under an hour: 600 iterations x 10 leapfrog steps
-    # = 6,000 leapfrog steps; measured ~3.9 leapfrog/s at the ml-1m shape (D=20, 2 chains,
-    # 1 device, reference likelihood) on an idle 2-core CPU -> ~26 min plus ~10 s compile.
+    # The real ml-1m on a 2-core CPU in under an hour: 900 iterations x 10 leapfrog steps
+    # = 9,000 leapfrog steps. The fast likelihood measured 6-8.5 leapfrog/s at the ml-1m
+    # shape (D=20, 2 chains, 1 device) on a loaded 2-core CPU -> about 20-25 min plus
+    # ~10 s compile; the reference likelihood (3.9/s idle) would take about 40 min.
     # One device is fastest on CPU (XLA already uses both cores; 2 fake devices: ~1.7/s).
     "cpu": TrainConfig(
         data="ml-1m",
         num_chains=2,
         num_leapfrog_steps=10,
         step_size=1e-2,
-        num_burnin_steps=400,
-        num_results=200,
+        num_burnin_steps=600,
+        num_results=300,
         latent_dim=20,
         devices=1,
         segment_size=20,

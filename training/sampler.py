@@ -30,6 +30,7 @@ from tensorflow_probability.substrates import jax as tfp
 
 from training.config import ConfigError, TrainConfig
 from training.data import WatchData
+from training.fast_hmc import make_fast_kernel
 from training.mesh import padded_users
 from training.model import make_model, make_prior
 from training.names import AXIS, STATE_NAMES
@@ -100,13 +101,18 @@ def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array)
     burn-in.
     """
     local_users, num_movies = watch.shape
-    momentum = momentum_distribution(
-        num_chains=config.num_chains,
-        local_users=local_users,
-        num_movies=num_movies,
-        latent_dim=config.latent_dim,
-    )
-    if config.likelihood == "reference":
+    if config.likelihood == "fast":
+        # Draws its own momenta: per device for U, u and shared for V, v.
+        inner = make_fast_kernel(
+            step_size=np.float32(config.step_size),
+            num_leapfrog_steps=config.num_leapfrog_steps,
+            watch_block=watch,
+            user_mask=user_mask,
+            prior_scale=config.prior_scale,
+            axis_name=AXIS,
+            num_chains=config.num_chains,
+        )
+    elif config.likelihood == "reference":
         model = make_model(
             num_movies=num_movies,
             latent_dim=config.latent_dim,
@@ -122,17 +128,12 @@ def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array)
             target_log_prob,
             np.float32(config.step_size),
             config.num_leapfrog_steps,
-            momentum_distribution=momentum,
-        )
-    elif config.likelihood == "fast":
-        try:
-            from training.fast_hmc import make_fast_kernel  # type: ignore[import-not-found]
-        except ImportError as e:
-            raise ConfigError(
-                f"likelihood 'fast' is not available in this build ({e}); use --likelihood reference"
-            ) from None
-        inner = make_fast_kernel(
-            config=config, watch=watch, user_mask=user_mask, momentum_distribution=momentum
+            momentum_distribution=momentum_distribution(
+                num_chains=config.num_chains,
+                local_users=local_users,
+                num_movies=num_movies,
+                latent_dim=config.latent_dim,
+            ),
         )
     else:
         raise ConfigError(f"unknown likelihood {config.likelihood!r}")

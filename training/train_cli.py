@@ -45,6 +45,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "samples to the posterior store. A preset sets defaults; every flag overrides it.",
     )
     add_train_arguments(p)
+    p.add_argument(
+        "--job-id",
+        help="report progress and the final status to this job record (set by the job runner)",
+    )
+    p.add_argument("--jobs-db", help="job database for --job-id (default: <store>/jobs.sqlite3)")
     p.set_defaults(handler=cmd_train)
 
 
@@ -127,6 +132,7 @@ def fit_and_publish(
     data,
     *,
     extra_files: Callable[[Any], Mapping[str, bytes]] | None = None,
+    extra_progress: Callable[[dict[str, Any]], None] | None = None,
 ):
     """Train on `data`, publish the result (with `extra_files(result)`), drop the checkpoint.
 
@@ -138,7 +144,11 @@ def fit_and_publish(
     from training.train import train
 
     progress = fan_out(
-        [ConsolePrinter(), JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None]
+        [
+            ConsolePrinter(),
+            JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
+            extra_progress,
+        ]
     )
     result = train(
         config,
@@ -175,15 +185,31 @@ USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, MeshError, C
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from training.job_progress import INTERRUPTED_EXIT_CODE, JobInterrupted, reporter_for
+
+    # With --job-id (the server's job runner): progress and the final status go to the job
+    # record, and SIGTERM stops the run at the next segment boundary.
+    reporter = reporter_for(args.job_id, db_path=args.jobs_db, store_dir=args.store)
     try:
         config = configure(args)
         from training.data import load_source
 
         data = load_source(config.data, data_root=args.data_root)
-        version, result = fit_and_publish(args, config, data)
+        version, result = fit_and_publish(args, config, data, extra_progress=reporter)
+        if reporter is not None:
+            reporter.succeeded(version)
+    except JobInterrupted as e:
+        print(f"stopped: {e}; nothing was published", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
+        if reporter is not None:
+            reporter.failed(str(e))
         return 2
+    except Exception as e:
+        if reporter is not None:
+            reporter.failed(f"{type(e).__name__}: {e}")
+        raise
     summary = _summary(version, result)
     if args.json:
         print(json.dumps(summary, default=float))

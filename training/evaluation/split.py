@@ -61,7 +61,7 @@ def holdout_split(
         if n < 2:
             continue
         take = min(n - 1, max(1, round(fraction * n)))
-        if strategy == "latest":
+        if data.timestamps is not None and strategy == "latest":
             order = np.argsort(data.timestamps[lo:hi], kind="stable")[::-1]
         else:
             order = rng.permutation(n)

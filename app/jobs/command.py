@@ -1,0 +1,52 @@
+"""The training command line for a job (pure: config in, argv out)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# Job config key -> training CLI flag, in the order they are passed.
+FLAGS: dict[str, str] = {
+    "preset": "--preset",
+    "data": "--data",
+    "num_chains": "--num-chains",
+    "num_leapfrog_steps": "--num-leapfrog-steps",
+    "num_burnin_steps": "--num-burnin-steps",
+    "num_results": "--num-results",
+    "seed": "--seed",
+    "latent_dim": "--latent-dim",
+    "devices": "--devices",
+}
+
+DEFAULT_PROGRAM: tuple[str, ...] = (sys.executable, "-m", "training", "train")
+
+
+def training_command(
+    config: Mapping[str, Any],
+    *,
+    job_id: str,
+    store_dir: str | Path,
+    db_path: str | Path,
+    data_root: str | Path | None = None,
+    resume: bool = False,
+    program: Sequence[str] = DEFAULT_PROGRAM,
+) -> list[str]:
+    """argv for one attempt of a job. The checkpoint folder is named after the job id
+    (`--run-id`), so a resumed attempt finds the previous attempt's checkpoint."""
+    unknown = set(config) - set(FLAGS)
+    if unknown:
+        raise ValueError(f"job config has unknown keys {sorted(unknown)}; allowed: {list(FLAGS)}")
+    argv = list(program)
+    for key, flag in FLAGS.items():
+        value = config.get(key)
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ["--store", str(store_dir), "--run-id", job_id]
+    if data_root is not None:
+        argv += ["--data-root", str(data_root)]
+    argv += ["--job-id", job_id, "--jobs-db", str(db_path)]
+    if resume:
+        argv.append("--resume")
+    return argv

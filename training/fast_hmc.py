@@ -1,0 +1,312 @@
+"""HMC whose inner leapfrog steps compute only the gradient (a TFP ``TransitionKernel``).
+
+Per trajectory of L leapfrog steps the kernel evaluates L gradients; the last one is fused
+with the log density (same logits pass), which the Metropolis test needs. Stock TFP HMC
+evaluates value *and* gradient on every step, which costs a softplus over the whole
+[C, n, M] matrix each time.
+
+Designed to run inside ``jax.shard_map`` over a user axis, like the reference kernel:
+- momenta for the sharded parts (U, u) are drawn from a seed with the device index folded
+  in (different on every device), those for V, v from the shared seed (identical);
+- padded users get zero momentum, so they never move;
+- kinetic and potential energies are double-float pairs summed over devices in a fixed
+  order, so the accept decision and ``log_accept_ratio`` are identical on every device;
+- acceptance is per chain (leading state dimension).
+
+Results mirror ``MetropolisHastingsKernelResults`` with ``accepted_results`` carrying
+``step_size`` / ``target_log_prob`` / ``grads_target_log_prob``, so
+``tfm.DualAveragingStepSizeAdaptation`` and trace functions written for TFP HMC work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from tensorflow_probability.substrates import jax as tfp
+from tensorflow_probability.substrates.jax.internal import samplers
+from tensorflow_probability.substrates.jax.mcmc.kernel import TransitionKernel
+from tensorflow_probability.substrates.jax.mcmc.metropolis_hastings import (
+    MetropolisHastingsKernelResults,
+)
+
+from training.likelihood import (
+    DoubleFloat,
+    FastTarget,
+    State,
+    compensated_sum,
+    df_add,
+    df_allsum,
+    df_sub,
+    make_fast_target,
+)
+
+__all__ = [
+    "FastHMCResults",
+    "FastHamiltonianMonteCarlo",
+    "draw_momentum",
+    "kinetic_energy",
+    "make_fast_kernel",
+]
+
+
+class FastHMCError(ValueError):
+    """The kernel was configured or called with inconsistent arguments."""
+
+
+class FastHMCResults(NamedTuple):
+    """What the kernel keeps about one state (the ``accepted_results`` of a step)."""
+
+    target_log_prob: jax.Array  # [C] float32, = round(hi + lo)
+    target_log_prob_lo: jax.Array  # [C] float32 remainder: exact value is the sum of both
+    grads_target_log_prob: State
+    step_size: Any
+    num_leapfrog_steps: jax.Array
+
+
+def _broadcast_step(step_size: Any, n_parts: int) -> list[jax.Array]:
+    parts = list(step_size) if isinstance(step_size, (list, tuple)) else [step_size] * n_parts
+    if len(parts) != n_parts:
+        raise FastHMCError(f"step_size has {len(parts)} parts; the state has {n_parts}")
+    return [jnp.asarray(s, jnp.float32) for s in parts]
+
+
+def _map_parts(f: Any, a: State, b: State) -> State:
+    """Apply ``f`` part-wise to two (U, u, V, v) tuples."""
+    return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3]))
+
+
+def _per_chain(x: jax.Array, like: jax.Array) -> jax.Array:
+    """Reshape a [C] array to broadcast against ``like`` [C, ...]."""
+    return x.reshape(x.shape + (1,) * (like.ndim - x.ndim))
+
+
+def draw_momentum(
+    seed: jax.Array, state: Sequence[jax.Array], user_mask: jax.Array, *, axis_name: str | None
+) -> State:
+    """Standard-normal momenta: device-specific for U, u (masked), shared for V, v."""
+    k_user_emb, k_user_bias, k_movie_emb, k_movie_bias = jax.random.split(seed, 4)
+    if axis_name is not None:
+        device = lax.axis_index(axis_name)
+        k_user_emb = jax.random.fold_in(k_user_emb, device)
+        k_user_bias = jax.random.fold_in(k_user_bias, device)
+    user_emb, user_bias, movie_emb, movie_bias = state
+    mask = user_mask[: user_emb.shape[-2]]
+    return (
+        jnp.where(mask[:, None], jax.random.normal(k_user_emb, user_emb.shape), 0.0),
+        jnp.where(mask, jax.random.normal(k_user_bias, user_bias.shape), 0.0),
+        jax.random.normal(k_movie_emb, movie_emb.shape),
+        jax.random.normal(k_movie_bias, movie_bias.shape),
+    )
+
+
+def kinetic_energy(momentum: Sequence[jax.Array], *, axis_name: str | None) -> DoubleFloat:
+    """0.5 |p|^2 per chain over all devices as a (hi, lo) pair [C]."""
+    p_user_emb, p_user_bias, p_movie_emb, p_movie_bias = momentum
+    users = compensated_sum(jnp.sum(p_user_emb**2, -1) + p_user_bias**2, axis=-1)
+    movies = compensated_sum(jnp.sum(p_movie_emb**2, -1) + p_movie_bias**2, axis=-1)
+    total = df_add(df_allsum(users, axis_name), movies)
+    return DoubleFloat(0.5 * total.hi, 0.5 * total.lo)
+
+
+class FastHamiltonianMonteCarlo(TransitionKernel):
+    """HMC (identity mass matrix) on a :class:`~training.likelihood.FastTarget`."""
+
+    def __init__(
+        self,
+        target: FastTarget,
+        *,
+        step_size: Any,
+        num_leapfrog_steps: int,
+        num_chains: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        if num_chains is not None and num_chains < 1:
+            raise FastHMCError(f"num_chains must be >= 1, got {num_chains}")
+        if num_leapfrog_steps < 1:
+            raise FastHMCError(f"num_leapfrog_steps must be >= 1, got {num_leapfrog_steps}")
+        self._parameters = dict(
+            target=target,
+            step_size=step_size,
+            num_leapfrog_steps=int(num_leapfrog_steps),
+            num_chains=num_chains,
+            name=name or "fast_hmc",
+        )
+
+    @property
+    def target(self) -> FastTarget:
+        return self._parameters["target"]
+
+    @property
+    def step_size(self) -> Any:
+        return self._parameters["step_size"]
+
+    @property
+    def num_leapfrog_steps(self) -> int:
+        return self._parameters["num_leapfrog_steps"]
+
+    @property
+    def name(self) -> str:
+        return self._parameters["name"]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._parameters)
+
+    @property
+    def is_calibrated(self) -> bool:
+        return True
+
+    # -- TFP kernel interface -----------------------------------------------------------
+    def bootstrap_results(self, init_state: Any) -> MetropolisHastingsKernelResults:
+        parts = self._parts(init_state)
+        value, grads = self.target.log_prob_and_grad(parts)
+        accepted = self._results(value, grads, self.step_size)
+        num_chains = parts[0].shape[0]
+        return MetropolisHastingsKernelResults(
+            accepted_results=accepted,
+            is_accepted=jnp.ones((num_chains,), bool),
+            log_accept_ratio=jnp.zeros((num_chains,), jnp.float32),
+            proposed_state=init_state,
+            proposed_results=accepted,
+            extra=[],
+            seed=samplers.zeros_seed(),
+        )
+
+    def one_step(
+        self,
+        current_state: Any,
+        previous_kernel_results: MetropolisHastingsKernelResults,
+        seed: Any = None,
+    ) -> tuple[Any, MetropolisHastingsKernelResults]:
+        treedef = jax.tree_util.tree_structure(current_state)
+        x0 = self._parts(current_state)
+        prev = previous_kernel_results.accepted_results
+        seed = tfp.random.sanitize_seed(seed)
+        momentum_seed, accept_seed = tfp.random.split_seed(seed, n=2)
+        axis_name = self.target.axis_name
+
+        p0 = draw_momentum(momentum_seed, x0, self.target.user_mask, axis_name=axis_name)
+        eps = _broadcast_step(prev.step_size, len(x0))
+        x1, p1, value1, grads1 = self._leapfrog(x0, p0, prev.grads_target_log_prob, eps)
+
+        value0 = DoubleFloat(prev.target_log_prob, prev.target_log_prob_lo)
+        energy_change = df_sub(
+            df_sub(value1, value0),
+            df_sub(
+                kinetic_energy(p1, axis_name=axis_name), kinetic_energy(p0, axis_name=axis_name)
+            ),
+        )
+        log_accept_ratio = energy_change.value()
+        log_uniform = jnp.log(jax.random.uniform(accept_seed, log_accept_ratio.shape))
+        is_accepted = log_uniform < jnp.where(
+            jnp.isnan(log_accept_ratio), -jnp.inf, log_accept_ratio
+        )
+
+        proposed = self._results(value1, grads1, prev.step_size)
+
+        def choose(new: jax.Array, old: jax.Array) -> jax.Array:
+            return jnp.where(_per_chain(is_accepted, new), new, old)
+
+        accepted = proposed._replace(
+            target_log_prob=choose(proposed.target_log_prob, prev.target_log_prob),
+            target_log_prob_lo=choose(proposed.target_log_prob_lo, prev.target_log_prob_lo),
+            grads_target_log_prob=_map_parts(
+                choose, proposed.grads_target_log_prob, prev.grads_target_log_prob
+            ),
+        )
+        next_parts = _map_parts(choose, x1, x0)
+        next_state = jax.tree_util.tree_unflatten(treedef, next_parts)
+        return next_state, MetropolisHastingsKernelResults(
+            accepted_results=accepted,
+            is_accepted=is_accepted,
+            log_accept_ratio=log_accept_ratio,
+            proposed_state=jax.tree_util.tree_unflatten(treedef, x1),
+            proposed_results=proposed,
+            extra=[],
+            seed=seed,
+        )
+
+    # -- internals ----------------------------------------------------------------------
+    def _parts(self, state: Any) -> State:
+        parts = jax.tree_util.tree_leaves(state)
+        if len(parts) != 4:
+            raise FastHMCError(
+                f"the state must have 4 parts (U, u, V, v); got {len(parts)}: pass the "
+                "model's (user_embeddings, user_bias, movie_embeddings, movie_bias)"
+            )
+        expected = self._parameters["num_chains"]
+        if expected is not None and any(p.shape[0] != expected for p in parts):
+            raise FastHMCError(
+                f"every state part needs a leading chain dimension of {expected}; got "
+                f"shapes {[p.shape for p in parts]}"
+            )
+        return tuple(parts)
+
+    def _results(self, value: DoubleFloat, grads: State, step_size: Any) -> FastHMCResults:
+        return FastHMCResults(
+            target_log_prob=value.hi,
+            target_log_prob_lo=value.lo,
+            grads_target_log_prob=grads,
+            step_size=jax.tree_util.tree_map(lambda e: jnp.asarray(e, jnp.float32), step_size),
+            num_leapfrog_steps=jnp.asarray(self.num_leapfrog_steps, jnp.int32),
+        )
+
+    def _leapfrog(self, x: State, p: State, grads: State, eps: list[jax.Array]):
+        """L leapfrog steps; L-1 gradient-only evaluations, the last fused with the value."""
+
+        def kick(p, g, scale):
+            return tuple(pi + scale * e * gi for pi, gi, e in zip(p, g, eps, strict=True))
+
+        def drift(x, p):
+            return tuple(xi + e * pi for xi, pi, e in zip(x, p, eps, strict=True))
+
+        p = kick(p, grads, 0.5)
+
+        def inner(_, carry):
+            x, p = carry
+            x = drift(x, p)
+            return x, kick(p, self.target.grad(x), 1.0)
+
+        x, p = lax.fori_loop(0, self.num_leapfrog_steps - 1, inner, (x, p))
+        x = drift(x, p)
+        value, grads = self.target.log_prob_and_grad(x)
+        p = kick(p, grads, 0.5)
+        return x, p, value, grads
+
+
+def make_fast_kernel(
+    *,
+    step_size: Any,
+    num_leapfrog_steps: int,
+    watch_block: jax.Array,
+    user_mask: jax.Array,
+    prior_scale: float = 1.0,
+    axis_name: str | None,
+    num_chains: int,
+    block_size: int = 256,
+    name: str | None = None,
+) -> FastHamiltonianMonteCarlo:
+    """The fast kernel for this device's watch rows; call it inside ``shard_map``.
+
+    ``watch_block`` [n_local, M] bool/int8 and ``user_mask`` [n_local] (False for padded
+    users) are this device's shards; the state passed to the kernel is
+    (U [C, n_local, D], u [C, n_local], V [C, M, D], v [C, M]) with C = ``num_chains``.
+    """
+    target = make_fast_target(
+        watch_block,
+        user_mask,
+        prior_scale=prior_scale,
+        axis_name=axis_name,
+        block_size=block_size,
+    )
+    return FastHamiltonianMonteCarlo(
+        target,
+        step_size=step_size,
+        num_leapfrog_steps=num_leapfrog_steps,
+        num_chains=num_chains,
+        name=name,
+    )
