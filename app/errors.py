@@ -10,6 +10,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 
 from app.schemas import ErrorBody, ValidationErrorBody
 
@@ -19,6 +20,13 @@ def json_response(body: dict[str, Any], status_code: int) -> Response:
 
 
 def _describe(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":  # loc is ("body", character offset)
+        offset = error.get("loc", (None, "?"))[-1]
+        why = (error.get("ctx") or {}).get("error", "cannot be decoded")
+        return (
+            f"body: malformed JSON at character {offset} ({why}); "
+            'send a JSON object, e.g. {"preset": "smoke"}'
+        )
     where = ".".join(str(part) for part in error.get("loc", ()))
     message = error.get("msg", "invalid value")
     if "input" in error and error.get("type") != "missing":
@@ -38,18 +46,40 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     return json_response({"detail": detail, "errors": errors}, 422)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. (Starlette's own `Allow` names only the
+    first route that matched the path, e.g. POST but not GET for /jobs.)"""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
 async def routing_error_handler(request: Request, exc: Exception) -> Response:
-    """The router's own 404/405 say what exists instead of a bare "Not Found"."""
+    """The framework's own 400/404/405 say what to do instead of a bare "Not Found"."""
     assert isinstance(exc, HTTPException)
     path = request.url.path
     if exc.status_code == 404 and exc.detail == "Not Found":
         exc = HTTPException(
             404, f"no endpoint at {path}; the API is listed at /docs (schema: /openapi.json)"
         )
-    elif exc.status_code == 405 and exc.detail == "Method Not Allowed":
-        allowed = (exc.headers or {}).get("Allow", "")
+    elif exc.status_code == 400 and exc.detail == "There was an error parsing the body":
         exc = HTTPException(
-            405, f"{request.method} is not allowed on {path}; use {allowed}", headers=exc.headers
+            400,
+            "the request body cannot be parsed: send UTF-8 JSON with "
+            "'Content-Type: application/json'",
+        )
+    elif exc.status_code == 405 and exc.detail == "Method Not Allowed":
+        allowed = ", ".join(allowed_methods(request))
+        exc = HTTPException(
+            405,
+            f"{request.method} is not allowed on {path}; use {allowed}",
+            headers={**(exc.headers or {}), "Allow": allowed},
         )
     return await http_exception_handler(request, exc)
 

@@ -14,6 +14,7 @@ class JobConfig(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # JSON types as the schema says: `"seed": false` or `"4"` are refused
         json_schema_extra={
             "examples": [
                 {"preset": "smoke"},

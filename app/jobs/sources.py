@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from training.data.errors import DataError
+from training.data.sources import parse_synthetic
+
 NAMED = ("synthetic", "ml-1m", "ml-100k")
 PREFIXES = ("synthetic:", "tfds:movielens/")
 
@@ -29,11 +32,22 @@ def validate_source(source: str, *, data_root: str | Path) -> str:
             "data source is empty; use 'synthetic', 'ml-1m', 'ml-100k', "
             "'tfds:movielens/1m-ratings' or a path inside the data root"
         )
+    if source == "synthetic" or source.startswith("synthetic:"):
+        try:  # refused now, not minutes later when the job's process starts
+            parse_synthetic(source).validate()
+        except DataError as exc:
+            raise DataSourceError(str(exc)) from None
     if is_named(source):
         return source
     root = Path(data_root).resolve()
-    candidate = Path(source).expanduser()
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    try:
+        candidate = Path(source).expanduser()
+        resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # e.g. a NUL byte, an unknown ~user
+        raise DataSourceError(
+            f"data path {source!r} is not a usable path ({exc}); use a path inside the "
+            "data root or a named source (synthetic, ml-1m, ml-100k, tfds:movielens/...)"
+        ) from None
     if not resolved.is_relative_to(root):
         raise DataSourceError(
             f"data path {source!r} resolves to {resolved}, outside the data root {root}; "

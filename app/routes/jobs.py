@@ -21,10 +21,12 @@ from storage.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStore
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminDep])
 
 _ERRORS = {
+    400: "The body cannot be parsed (not UTF-8 JSON); the message says what to send.",
     401: "Missing or wrong bearer token.",
     403: "Job endpoints are disabled until SHARDLENS_API_TOKEN is set.",
     404: "No job has this id.",
     409: "The job's status does not allow this (e.g. resuming a running job).",
+    415: "The body is not sent as JSON (Content-Type: application/json).",
     422: "Invalid body or parameter (also: a data path outside the data root).",
     503: "The job database cannot be opened (e.g. a read-only store); the message says why.",
 }
@@ -39,6 +41,21 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         }
         for code in (401, 403, *codes, 503)
     }
+
+
+async def require_json(request: Request) -> None:
+    """415 for a body declared as something other than JSON (`text/plain`, a form, ...)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";")[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"the body is sent as {media!r}; send JSON with 'Content-Type: application/json'",
+        )
 
 
 async def get_job_store(request: Request) -> JobStore:
@@ -87,7 +104,8 @@ def _accepted(response: Response, job: Job) -> JobRecord:
         "separate `python -m training train` process. When it succeeds the new posterior "
         "version is published and served. The `Location` header names the job's URL."
     ),
-    responses={202: {"headers": _LOCATION}, **_errors(422)},
+    responses={202: {"headers": _LOCATION}, **_errors(400, 415, 422)},
+    dependencies=[Depends(require_json)],
 )
 async def create_job(
     config: JobConfig,
@@ -119,7 +137,7 @@ async def create_job(
 async def list_jobs(
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=200, description="jobs per page")] = 20,
-    offset: Annotated[int, Query(ge=0, description="jobs to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="jobs to skip")] = 0,
     status_filter: Annotated[
         Status | None, Query(alias="status", description="only jobs with this status")
     ] = None,
@@ -137,7 +155,7 @@ async def list_jobs(
     "/{job_id}",
     response_model=JobRecord,
     summary="One job: status, progress, timestamps, error, produced version",
-    responses=_errors(404),
+    responses=_errors(404, 422),
 )
 async def get_job(job_id: JobId, store: StoreDep) -> JobRecord:
     return JobRecord.of(await run_in_threadpool(_get, store, job_id))
@@ -171,7 +189,7 @@ async def get_job_logs(
         "its next checkpoint), then SIGKILL after SHARDLENS_JOB_CANCEL_GRACE_S seconds; the "
         "job ends `cancelled` and publishes nothing. Poll GET /jobs/{id} to see it end."
     ),
-    responses=_errors(404, 409),
+    responses=_errors(404, 409, 422),
 )
 async def cancel_job(job_id: JobId, store: StoreDep, runner: RunnerDep) -> JobRecord:
     job = await run_in_threadpool(_get, store, job_id)
@@ -195,7 +213,7 @@ async def cancel_job(job_id: JobId, store: StoreDep, runner: RunnerDep) -> JobRe
         "Queues the job again with the same configuration; its next process runs with "
         "`--resume` and continues from the checkpoint its previous attempt left behind."
     ),
-    responses={202: {"headers": _LOCATION}, **_errors(404, 409)},
+    responses={202: {"headers": _LOCATION}, **_errors(404, 409, 422)},
 )
 async def resume_job(
     job_id: JobId, response: Response, store: StoreDep, runner: RunnerDep
