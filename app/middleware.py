@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import json_response
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a streamed body passes the limit. An HTTPException, so
+    FastAPI's body parsing re-raises it (as a 413) instead of turning it into a 400."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, _too_large_message(max_bytes))
+
+
+def _too_large_message(max_bytes: int) -> str:
+    return f"request body exceeds {max_bytes} bytes (SHARDLENS_MAX_BODY_BYTES)"
 
 
 class BodySizeLimit:
@@ -22,10 +31,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = json_response(
-            {"detail": f"request body exceeds {self.max_bytes} bytes (SHARDLENS_MAX_BODY_BYTES)"},
-            413,
-        )
+        too_large = json_response({"detail": _too_large_message(self.max_bytes)}, 413)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -44,7 +50,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -126,8 +126,10 @@ def test_sigkill_fails_the_job_and_resume_continues_from_the_checkpoint(client, 
     assert done_at and done_at[0] >= 60  # resumed from >= 40, not restarted from iteration 0
 
 
-def test_a_training_error_is_reported_by_the_training_process(client):
-    job_id = _start(client, data="synthetic:users=many")
+def test_a_training_error_is_reported_by_the_training_process(client, tmp_path):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "broken.zip").write_bytes(b"not a zip")  # submitted fine, unreadable
+    job_id = _start(client, data="broken.zip")
     failed = _wait(client, job_id, "failed", timeout_s=60)
-    assert "synthetic option users must be an integer" in failed["error"]
+    assert "not a zip archive or a folder of GroupLens files" in failed["error"]
     assert "exited with code" not in failed["error"]  # written by the process, not the runner

@@ -17,7 +17,16 @@ BODY_LIMIT = 4096
 def client(tmp_path_factory):
     store = tmp_path_factory.mktemp("inputs") / "store"
     publish(store, tiny_data(num_users=12, num_movies=10), seed=1)
-    settings = app_settings(store, poll_interval_s=0, api_token=TOKEN, max_body_bytes=BODY_LIMIT)
+    data_root = store.parent / "data"
+    (data_root / "ml-1m").mkdir(parents=True)
+    settings = app_settings(
+        store,
+        poll_interval_s=0,
+        api_token=TOKEN,
+        max_body_bytes=BODY_LIMIT,
+        run_jobs=False,  # jobs are queued, never run
+        data_dir=data_root,
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -115,3 +124,108 @@ def test_admin_token_problems_are_401s_that_say_why(client, header, phrase):
     assert phrase in response.json()["detail"]
     assert response.headers["www-authenticate"] == "Bearer"
     assert TOKEN not in response.text
+
+
+JSON = {**AUTH, "Content-Type": "application/json"}
+BAD_JOBS = [
+    # malformed or mistyped bodies
+    ({"content": b'{"preset": "smoke"'}, 422, ["malformed JSON at character 18", "Expecting"]),
+    ({"content": b"\xff\xfe{}"}, 422, ["malformed JSON"]),
+    ({"content": b""}, 422, ["body: Field required"]),
+    ({"content": b"null"}, 422, ["valid dictionary"]),
+    ({"content": b'["smoke"]'}, 422, ["valid dictionary"]),
+    (
+        {"json": {"preset": "huge"}},
+        422,
+        ["body.preset", "'smoke', 'default', 'cpu' or 'reference'"],
+    ),
+    ({"json": {"presets": "smoke"}}, 422, ["body.presets", "Extra inputs are not permitted"]),
+    ({"json": {"seed": -1}}, 422, ["body.seed", "greater than or equal to 0"]),
+    ({"json": {"seed": "7"}}, 422, ["body.seed", "valid integer", "'7'"]),
+    ({"json": {"seed": True}}, 422, ["body.seed", "valid integer"]),
+    ({"json": {"num_chains": 1.5}}, 422, ["body.num_chains", "valid integer"]),
+    ({"json": {"num_results": 10**20}}, 422, ["body.num_results", "less than or equal to"]),
+    ({"json": {"data": "x" * 2000}}, 422, ["body.data", "at most 1024 characters"]),
+    ({"json": {"data": "synthetic:users=many"}}, 422, ["users must be an integer", "'many'"]),
+    ({"json": {"data": "synthetic:users=0"}}, 422, ["at least one user"]),
+    ({"json": {"data": "synthetic:colour=red"}}, 422, ["bad synthetic option 'colour=red'"]),
+    ({"json": {"data": ""}}, 422, ["body.data", "at least 1 character"]),
+    ({"json": {"data": "   "}}, 422, ["data source is empty"]),
+    # path escapes out of the data root
+    ({"json": {"data": "../../etc/passwd"}}, 422, ["outside the data root"]),
+    ({"json": {"data": "/etc/passwd"}}, 422, ["outside the data root"]),
+    ({"json": {"data": "ml-1m/../../store/jobs.sqlite3"}}, 422, ["outside the data root"]),
+    ({"json": {"data": "~/.ssh/id_rsa"}}, 422, ["outside the data root"]),
+    ({"json": {"data": "nested\u0000name"}}, 422, ["is not a usable path", "null byte"]),
+    ({"json": {"data": "missing.zip"}}, 422, ["does not exist under the data root"]),
+    # wrong content type, oversized body
+    (
+        {"content": b'{"preset": "smoke"}', "headers": {"Content-Type": "text/plain"}},
+        415,
+        ["sent as 'text/plain'", "application/json"],
+    ),
+    (
+        {
+            "content": b"preset=smoke",
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
+        415,
+        ["application/x-www-form-urlencoded"],
+    ),
+    (
+        {"content": b'{"preset": "smoke", "pad": "' + b"x" * BODY_LIMIT + b'"}'},
+        413,
+        [f"exceeds {BODY_LIMIT} bytes"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_kwargs", "status", "phrases"), BAD_JOBS)
+def test_bad_job_submission_gets_a_4xx_that_says_why(client, request_kwargs, status, phrases):
+    kwargs = dict(request_kwargs)
+    headers = {**JSON, **kwargs.pop("headers", {})}
+    response = client.post("/jobs", headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for phrase in phrases:
+        assert phrase in detail, f"{phrase!r} not in {detail!r}"
+    assert client.get("/jobs", headers=AUTH).json()["total"] == 0  # nothing was queued
+
+
+def test_the_data_root_itself_is_accepted(client):
+    response = client.post("/jobs", headers=JSON, json={"preset": "smoke", "data": "ml-1m"})
+    assert response.status_code == 202  # a named source, not the folder
+    client.delete(f"/jobs/{response.json()['id']}", headers=AUTH)
+
+
+def test_oversized_streamed_job_body_is_refused_with_413(client):
+    def chunks():  # no Content-Length: the limit applies to what is streamed
+        for _ in range(8):
+            yield b" " * 1024
+
+    response = client.post("/jobs", headers=JSON, content=chunks())
+    assert response.status_code == 413
+    assert "SHARDLENS_MAX_BODY_BYTES" in response.json()["detail"]
+
+
+BAD_JOB_QUERIES = [
+    ("/jobs?status=bogus", 422, ["query.status", "'queued'"]),
+    ("/jobs?limit=0", 422, ["query.limit", "greater than or equal to 1"]),
+    ("/jobs?limit=1&limit=2", 422, ["query.limit", "given 2 times"]),
+    (f"/jobs?offset={2**63}", 422, ["query.offset", "less than or equal to"]),
+    ("/jobs/nope", 404, ["no job has id 'nope'", "GET /jobs"]),
+    ("/jobs/%2e%2e", 404, ["no job has id '..'"]),
+    (f"/jobs/{'0' * 65}", 422, ["path.job_id", "at most 64 characters"]),
+    ("/jobs/nope/logs?lines=0", 422, ["query.lines", "greater than or equal to 1"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "phrases"), BAD_JOB_QUERIES, ids=[u for u, _, _ in BAD_JOB_QUERIES]
+)
+def test_bad_job_query_gets_a_4xx_that_says_why(client, url, status, phrases):
+    response = client.get(url, headers=AUTH)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for phrase in phrases:
+        assert phrase in detail, f"{phrase!r} not in {detail!r}"
