@@ -42,11 +42,18 @@ def wait_ready(server: LiveServer, *, timeout_s: float = 60.0) -> None:
 
 @contextlib.contextmanager
 def live_server(
-    store: Path, *, cache_dir: Path, env: dict[str, str] | None = None
+    store: Path,
+    *,
+    cache_dir: Path,
+    env: dict[str, str] | None = None,
+    log_level: str = "warning",
+    log_file: Path | None = None,
 ) -> Iterator[LiveServer]:
     """Start the server on a free port, wait until it is ready, SIGTERM it afterwards.
 
     After the block, `process.returncode` holds the exit status of the graceful shutdown.
+    Its output goes to `process.stdout`, or to `log_file` (for verbose logs that would fill
+    a pipe nobody reads while the server runs).
     """
     port = free_port()
     full_env = {
@@ -57,10 +64,9 @@ def live_server(
         **(env or {}),
     }
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--store", str(store), "--log-level", "warning"]
-    process = subprocess.Popen(
-        command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    command += ["--store", str(store), "--log-level", log_level]
+    output = log_file.open("wb") if log_file is not None else subprocess.PIPE
+    process = subprocess.Popen(command, env=full_env, stdout=output, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process)
     try:
         wait_ready(server)
