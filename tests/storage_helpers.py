@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,18 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def spawn_helper(*args: str, **kwargs) -> subprocess.Popen:
+    """Run one of this module's helper functions in a fresh Python process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.storage_helpers", *args],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def slow_publisher(store: str, files_before_pause: str) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.job_helpers import FAKE_PROGRAM, ROOT, wait_for
+from tests.live_server import stop
 
 pytestmark = pytest.mark.slow
 
@@ -95,9 +96,4 @@ def test_one_runner_across_workers_and_failover(tmp_path):
             )
             assert [j["status"] for j in run_jobs(1)] == ["succeeded"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -13,25 +11,14 @@ import pytest
 
 from storage import layout
 from storage.posterior import gc, latest_version, list_versions, open_posterior
-from tests.storage_helpers import ROOT, publish_small, subprocess_env
-
-
-def _helper(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.storage_helpers", *args],
-        cwd=ROOT,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
+from tests.storage_helpers import publish_small, spawn_helper
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("files_written", [0, 3])
 def test_sigkill_mid_publish_leaves_no_visible_version(tmp_path, files_written):
     before = publish_small(tmp_path, seed=1)
-    writer = _helper("slow_publisher", str(tmp_path), str(files_written))
+    writer = spawn_helper("slow_publisher", str(tmp_path), str(files_written))
     try:
         # Wait until it is inside its first file, or has written a few, then kill it.
         for _ in range(max(1, files_written)):
@@ -65,7 +52,9 @@ def test_gc_leaves_temp_folders_of_live_publishers(tmp_path):
 @pytest.mark.slow
 def test_concurrent_publishers_threads_and_processes(tmp_path):
     publish_small(tmp_path, seed=0)  # creates the store before the race starts
-    procs = [_helper("repeat_publisher", str(tmp_path), "5", str(100 * (p + 1))) for p in range(2)]
+    procs = [
+        spawn_helper("repeat_publisher", str(tmp_path), "5", str(100 * (p + 1))) for p in range(2)
+    ]
     errors: list[BaseException] = []
     thread_ids: list[str] = []
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +13,7 @@ from storage.jobs import (
     JobNotFoundError,
     JobStore,
 )
-from tests.storage_helpers import ROOT, subprocess_env
+from tests.storage_helpers import spawn_helper
 
 
 @pytest.fixture
@@ -110,21 +108,11 @@ def test_schema_is_versioned(tmp_path):
         JobStore(path)
 
 
-def _helper(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.storage_helpers", *args],
-        cwd=ROOT,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 def test_progress_written_by_another_process_is_read_here(jobs):
     job = jobs.create(config={})
     jobs.mark_running(job.id, pid=1)
-    writer = _helper("progress_writer", str(jobs.db_path), job.id, "300")
+    writer = spawn_helper("progress_writer", str(jobs.db_path), job.id, "300")
     seen = []
     while writer.poll() is None:
         current = jobs.get(job.id)
@@ -141,7 +129,7 @@ def test_progress_written_by_another_process_is_read_here(jobs):
 @pytest.mark.slow
 def test_two_processes_never_claim_the_same_job(jobs):
     ids = {jobs.create(config={"n": n}).id for n in range(40)}
-    claimers = [_helper("claimer", str(jobs.db_path)) for _ in range(2)]
+    claimers = [spawn_helper("claimer", str(jobs.db_path)) for _ in range(2)]
     claimed = []
     for proc in claimers:
         out, _ = proc.communicate()

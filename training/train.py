@@ -83,9 +83,9 @@ def train(
     segments = Segments(config, problem, mesh)
     total = config.total_iterations
     idle = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
-    _emit(progress, phase="compile", iteration=0, total=total, **idle)
-
     restored = ckpt.load(directory, fingerprint=fingerprint) if resume and directory else None
+    first = 0 if restored is None else restored.iteration
+    _emit(progress, phase="compile", iteration=first, total=total, **idle)
     if restored is None:
         state, results = segments.init()
         iteration = 0
