@@ -30,7 +30,8 @@ def free_port() -> int:
 def wait_ready(server: LiveServer, *, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        assert server.process.poll() is None, server.process.stdout.read().decode()
+        output = server.process.stdout
+        assert server.process.poll() is None, output.read().decode() if output else "see its log"
         try:
             if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
                 return
@@ -65,7 +66,8 @@ def live_server(
     }
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--store", str(store), "--log-level", log_level]
-    output = log_file.open("wb") if log_file is not None else subprocess.PIPE
+    log = log_file.open("wb") if log_file is not None else None
+    output = log if log is not None else subprocess.PIPE
     process = subprocess.Popen(command, env=full_env, stdout=output, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process)
     try:
@@ -73,6 +75,8 @@ def live_server(
         yield server
     finally:
         stop(process)
+        if log is not None:
+            log.close()
 
 
 def stop(process: subprocess.Popen, *, timeout_s: float = 20.0) -> None:
