@@ -40,10 +40,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compile_cache(tmp_path_factory):
+    """One persistent compilation cache for every process of this module: the resumed run
+    loads the killed run's programs."""
+    global _CACHE
+    _CACHE = tmp_path_factory.mktemp("jax-cache")
+    yield _CACHE
+    _CACHE = None
+
+
+_CACHE: Path | None = None
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # conftest's 8 devices
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONUNBUFFERED"] = "1"
+    if _CACHE is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(_CACHE)
+        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     return env
 
 
