@@ -12,6 +12,7 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -33,12 +34,13 @@ def multi_process() -> bool:
 
 def local_rows(sharding: NamedSharding, shape: Sequence[int], *, axis: int = 0) -> tuple[int, int]:
     """[start, stop) of `axis` that this process's devices hold under `sharding`."""
-    spans = sorted(
-        {
-            (idx[axis].start or 0, shape[axis] if idx[axis].stop is None else idx[axis].stop)
-            for idx in sharding.addressable_devices_indices_map(tuple(shape)).values()
-        }
-    )
+    spans: list[tuple[int, int]] = []
+    for idx in sharding.addressable_devices_indices_map(tuple(shape)).values():
+        part = idx[axis] if idx is not None else slice(None)
+        start = part.start or 0
+        stop = shape[axis] if part.stop is None else part.stop
+        spans.append((start, stop))
+    spans = sorted(set(spans))
     for (_, stop), (start, _) in itertools.pairwise(spans):
         if start != stop:
             raise LayoutError(
@@ -59,7 +61,7 @@ def local_block(x: jax.Array) -> np.ndarray:
     """This process's contiguous block of `x` (the whole value when fully addressable)."""
     if x.is_fully_addressable:
         return np.asarray(x)
-    shards = {}
+    shards: dict[tuple[int, ...], Any] = {}
     for shard in x.addressable_shards:
         key = tuple((s.start or 0) for s in shard.index)
         shards.setdefault(key, shard)

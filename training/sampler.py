@@ -161,7 +161,7 @@ def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array)
     return tfm.DualAveragingStepSizeAdaptation(inner, config.num_adaptation_steps)
 
 
-def _keys(seed: int) -> tuple[jax.Array, jax.Array]:
+def _keys(seed: int) -> tuple[np.ndarray, np.ndarray]:
     init_key, sample_key = jax.random.split(jax.random.PRNGKey(seed))
     # Host values: every process passes the same keys into the jitted, mesh-wide programs.
     return np.asarray(init_key), np.asarray(sample_key)

@@ -64,8 +64,9 @@ def _gather_draws(draws, num_users: int, *, gather_bytes: int) -> dict[str, np.n
 
     Draws are [steps, chains, users, ...]: the user axis (2) is gathered in row chunks.
     """
-    host = [gather_to_primary(x, axis=2, max_bytes=gather_bytes) for x in draws]
-    if any(x is None for x in host):
+    gathered = [gather_to_primary(x, axis=2, max_bytes=gather_bytes) for x in draws]
+    host = [x for x in gathered if x is not None]
+    if len(host) != len(gathered):
         return None
     host[0] = host[0][:, :, :num_users]
     host[1] = host[1][:, :, :num_users]

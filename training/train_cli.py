@@ -289,13 +289,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress({"phase": "saving", "iteration": config.total_iterations,
                       "total": config.total_iterations, **_IDLE})  # fmt: skip
             version = save_result(args.store, result)
-            if not args.keep_checkpoint:
-                shutil.rmtree(
-                    checkpoint_dir(args.store, run_key(result.fingerprint, args.run_id)),
-                    ignore_errors=True,
-                )
         # Also a barrier: the other processes finish once process 0 has published.
         version = broadcast_text(version) or None
+        if version is not None and not args.keep_checkpoint:
+            # Every process: with a store not shared by all hosts, each removes its parts.
+            fingerprint = config.fingerprint(data.fingerprint())
+            shutil.rmtree(
+                checkpoint_dir(args.store, run_key(fingerprint, args.run_id)), ignore_errors=True
+            )
     except (ConfigError, DataError, MeshError, CheckpointError, LayoutError) as e:
         print(f"error: {e}", file=sys.stderr)
         return _exit_now(2)
