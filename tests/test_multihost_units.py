@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -215,6 +216,24 @@ def test_watchdog_exits_a_stuck_process_with_code_3():
     assert "segment 0..20 did not finish within 0.2 s" in proc.stderr
     ok = "from training.watchdog import Watchdog\nwith Watchdog(5, what='x'):\n    pass\n"
     assert subprocess.run([sys.executable, "-c", ok], cwd=ROOT, timeout=20).returncode == 0
+
+
+def test_auto_outside_a_cluster_says_what_to_give():
+    code = (
+        "import os\n"
+        "for k in list(os.environ):\n"
+        "    if k.startswith(('SLURM_', 'OMPI_', 'JAX_COORD', 'TPU_')): del os.environ[k]\n"
+        "from training.distributed import Cluster, DistributedError, initialize\n"
+        "try:\n    initialize(Cluster(mode='auto', init_timeout_s=5))\n"
+        "except DistributedError as e:\n    print('refused:', e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=env,
+    )  # fmt: skip
+    assert "refused: could not join" in proc.stdout, proc.stderr[-2000:]
+    assert "--coordinator-address" in proc.stdout
 
 
 def test_cluster_off_is_a_single_process():

@@ -149,15 +149,25 @@ def initialize(cluster: Cluster) -> None:
         "heartbeat_timeout_seconds": cluster.heartbeat_timeout_s,
         "shutdown_timeout_seconds": cluster.shutdown_timeout_s,
     }
-    if cluster.mode == "auto":
-        jax.distributed.initialize(**timeouts)  # type: ignore[arg-type]
-    else:
-        jax.distributed.initialize(
-            coordinator_address=cluster.coordinator_address,
-            num_processes=cluster.num_processes,
-            process_id=cluster.process_id,
-            **timeouts,  # type: ignore[arg-type]
+    try:
+        if cluster.mode == "auto":
+            jax.distributed.initialize(**timeouts)  # type: ignore[arg-type]
+        else:
+            jax.distributed.initialize(
+                coordinator_address=cluster.coordinator_address,
+                num_processes=cluster.num_processes,
+                process_id=cluster.process_id,
+                **timeouts,  # type: ignore[arg-type]
+            )
+    except (ValueError, RuntimeError) as e:  # JAX's own: no cluster found, timeouts
+        hint = (
+            "no TPU pod, SLURM or Open MPI environment was detected; give "
+            "--coordinator-address, --num-processes and --process-id"
+            if cluster.mode == "auto"
+            else f"check that every process was started within --init-timeout "
+            f"({cluster.init_timeout_s} s) and can reach {cluster.coordinator_address}"
         )
+        raise DistributedError(f"could not join the multi-process run ({e}); {hint}") from e
 
 
 def process_index() -> int:
