@@ -236,9 +236,7 @@ def _exit_now(code: int) -> int:
     """In a multi-process run, leave at once on failure: waiting in JAX's shutdown barrier
     for peers that are blocked in a collective would only delay the failure; the peers
     stop within the heartbeat timeout instead."""
-    import jax
-
-    if jax.process_count() > 1:
+    if _process_count() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -303,6 +301,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     except Exception as e:
         traceback.print_exc()
         print(f"unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
+        if _process_count() > 1:
+            print(
+                "error: the run failed in process " + _process() + "; when a collective "
+                "failed, another process most likely died. Nothing was published; rerun "
+                "the same command on every process with --resume.",
+                file=sys.stderr,
+            )
         return _exit_now(1)
     if version is None:
         print(
@@ -333,3 +338,9 @@ def _process() -> str:
     import jax
 
     return f"{jax.process_index()}/{jax.process_count()}"
+
+
+def _process_count() -> int:
+    import jax
+
+    return jax.process_count()
