@@ -291,7 +291,10 @@ class FastTarget(NamedTuple):
         gua = self._unblock(gua_blocks, n)
         g_movie = jnp.swapaxes(gva[:, :d], 1, 2), gva[:, d + 1]
         if self.axis_name is not None and self.ordered:
-            g_movie = tuple(ordered_sum(g, self.axis_name) for g in g_movie)
+            g_movie = (
+                ordered_sum(g_movie[0], self.axis_name),
+                ordered_sum(g_movie[1], self.axis_name),
+            )
         elif self.axis_name is not None:
             g_movie = lax.psum(g_movie, self.axis_name)
         prior = self._prior_grads(state)

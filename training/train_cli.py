@@ -245,17 +245,6 @@ def _start_jax(args: argparse.Namespace, config, cluster: Cluster):
     return config
 
 
-def _exit_now(code: int) -> int:
-    """In a multi-process run, leave at once on failure: waiting in JAX's shutdown barrier
-    for peers that are blocked in a collective would only delay the failure; the peers
-    stop within the heartbeat timeout instead."""
-    if _process_count() > 1:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
-
 def configure(args: argparse.Namespace):
     """Validate the run's config, then (before JAX is imported) request fake CPU devices and,
     for a run over several processes, join it. Returns the config with `devices` filled in."""
