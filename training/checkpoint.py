@@ -5,12 +5,19 @@ Layout of `<store>/checkpoints/<run-key>/`:
                          results, traces so far; replaced atomically at every boundary
   samples-<start>.npz    the draws of one sampling segment starting at result `start`
                          (padding removed); written before `state.npz` moves past them
+
+A run over several processes writes no `state.npz`; each process writes its own part,
+`state-<iteration>.p<process>of<count>.npz` (its users' rows of U, u and of the stacked
+kernel results; V, v and the traces whole), and keeps its last two. A peer may die
+between two processes' writes, so on resume the processes agree on the newest iteration
+they all hold (`shard_iterations`). Only process 0 writes `samples-*.npz`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +27,8 @@ import numpy as np
 from training.names import STATE_NAMES
 
 _STATE_FILE = "state.npz"
+_SHARD = re.compile(r"state-(\d{8})\.p(\d{4})of(\d{4})\.npz")
+KEEP_SHARDS = 2
 
 
 class CheckpointError(ValueError):
@@ -68,8 +77,7 @@ def save_samples(directory: Path, start: int, samples: dict[str, np.ndarray]) ->
     _atomic_savez(directory / f"samples-{start:08d}.npz", samples)
 
 
-def save(directory: Path, checkpoint: Checkpoint) -> None:
-    """Atomically replace the run's state file."""
+def _arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {
         "meta": np.array(
             json.dumps({"iteration": checkpoint.iteration, "fingerprint": checkpoint.fingerprint})
@@ -81,14 +89,15 @@ def save(directory: Path, checkpoint: Checkpoint) -> None:
         arrays[f"results/{i:04d}"] = leaf
     for name, value in checkpoint.traces.items():
         arrays[f"trace/{name}"] = value
-    _atomic_savez(directory / _STATE_FILE, arrays)
+    return arrays
 
 
-def load(directory: Path, *, fingerprint: str) -> Checkpoint | None:
-    """The checkpoint in `directory`, None when there is none; refuses a different run."""
-    path = directory / _STATE_FILE
-    if not path.exists():
-        return None
+def save(directory: Path, checkpoint: Checkpoint) -> None:
+    """Atomically replace the run's state file."""
+    _atomic_savez(directory / _STATE_FILE, _arrays(checkpoint))
+
+
+def _read(path: Path, *, directory: Path, fingerprint: str) -> Checkpoint:
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
@@ -113,6 +122,68 @@ def load(directory: Path, *, fingerprint: str) -> Checkpoint | None:
         kernel_results=results,
         traces=traces,
     )
+
+
+def load(directory: Path, *, fingerprint: str) -> Checkpoint | None:
+    """The checkpoint in `directory`, None when there is none; refuses a different run."""
+    path = directory / _STATE_FILE
+    if not path.exists():
+        if any(_SHARD.fullmatch(p.name) for p in _listing(directory)):
+            raise CheckpointError(
+                f"checkpoint {directory} was written by a multi-process run; resume it with "
+                "the same number of processes, or delete it to start over"
+            )
+        return None
+    return _read(path, directory=directory, fingerprint=fingerprint)
+
+
+def _listing(directory: Path) -> list[Path]:
+    return list(directory.iterdir()) if directory.is_dir() else []
+
+
+def _shard_path(directory: Path, iteration: int, process: int, count: int) -> Path:
+    return directory / f"state-{iteration:08d}.p{process:04d}of{count:04d}.npz"
+
+
+def shard_iterations(directory: Path, *, process: int, count: int) -> list[int]:
+    """Iterations this process holds its part of (ascending); refuses another layout."""
+    mine = []
+    for path in _listing(directory):
+        if path.name == _STATE_FILE:
+            raise CheckpointError(
+                f"checkpoint {directory} was written by a single process; resume it with one "
+                "process, or delete it to start over"
+            )
+        match = _SHARD.fullmatch(path.name)
+        if not match:
+            continue
+        if int(match.group(3)) != count:
+            raise CheckpointError(
+                f"checkpoint {directory} was written by {int(match.group(3))} processes, this "
+                f"run has {count}; resume with as many processes, or delete it to start over"
+            )
+        if int(match.group(2)) == process:
+            mine.append(int(match.group(1)))
+    return sorted(mine)
+
+
+def save_shard(directory: Path, checkpoint: Checkpoint, *, process: int, count: int) -> None:
+    """Write this process's part at `checkpoint.iteration`; keep its last `KEEP_SHARDS`."""
+    _atomic_savez(_shard_path(directory, checkpoint.iteration, process, count), _arrays(checkpoint))
+    for old in shard_iterations(directory, process=process, count=count)[:-KEEP_SHARDS]:
+        _shard_path(directory, old, process, count).unlink(missing_ok=True)
+
+
+def load_shard(
+    directory: Path, *, fingerprint: str, iteration: int, process: int, count: int
+) -> Checkpoint:
+    """This process's part of the checkpoint at `iteration` (refuses a different run)."""
+    path = _shard_path(directory, iteration, process, count)
+    if not path.exists():
+        raise CheckpointError(
+            f"checkpoint part {path} is missing; delete {directory} to start over"
+        )
+    return _read(path, directory=directory, fingerprint=fingerprint)
 
 
 def load_samples(directory: Path, *, num_kept: int) -> list[dict[str, np.ndarray]]:

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 Likelihood = Literal["reference", "fast"]
 MatmulPrecision = Literal["tensorfloat32", "float32", "bfloat16", "highest", "default"]
+Reduction = Literal["psum", "ordered"]
 LIKELIHOODS: tuple[str, ...] = ("reference", "fast")
+REDUCTIONS: tuple[str, ...] = ("psum", "ordered")
 MATMUL_PRECISIONS: tuple[str, ...] = ("tensorfloat32", "float32", "bfloat16", "highest", "default")
 
 # Fields that do not change the samples, so a checkpoint stays valid when they change.
@@ -39,6 +41,9 @@ class TrainConfig:
     devices: int = 1
     segment_size: int = 50
     likelihood: Likelihood = "fast"
+    # "ordered": cross-device sums in a fixed order, so samples are bit-identical for any
+    # split of the devices over processes (see training.reductions); "psum": the fastest.
+    reduction: Reduction = "psum"
 
     @property
     def num_adaptation_steps(self) -> int:
@@ -79,6 +84,10 @@ class TrainConfig:
             raise ConfigError(
                 f"likelihood {self.likelihood!r} unknown; use one of " + ", ".join(LIKELIHOODS)
             )
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(
+                f"reduction {self.reduction!r} unknown; use one of " + ", ".join(REDUCTIONS)
+            )
         if not self.data.strip():
             raise ConfigError("data source is empty; use --data synthetic, ml-1m or a path")
         if available_devices is not None and self.devices > available_devices:
@@ -98,6 +107,8 @@ class TrainConfig:
     def fingerprint(self, data_fingerprint: str) -> str:
         """sha256 over the sampling-relevant fields and the data: checkpoints must match it."""
         fields = {k: v for k, v in self.as_dict().items() if k not in _NOT_IN_FINGERPRINT}
+        if fields["reduction"] == "psum":  # the default: fingerprints from before it existed
+            del fields["reduction"]
         payload = json.dumps({"config": fields, "data": data_fingerprint}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any
 
-from training.train_cli import USER_ERRORS, add_train_arguments, configure, fit_and_publish
+from training.train_cli import add_train_arguments, configure, fit_and_publish, user_errors
 
 REPORT_FILE = "evaluation/report.json"
 
@@ -76,9 +76,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return {**evaluation_pngs(evaluation), REPORT_FILE: json.dumps(report).encode()}
 
         version, _ = fit_and_publish(args, config, split.train, extra_files=evaluation_files)
-    except USER_ERRORS as e:
+    except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if version is None or not reports:
+        print("stopped early or not process 0: nothing was evaluated", file=sys.stderr)
+        return 0
     report = {**reports[0], "version": version}
     if args.json:
         print(json.dumps(report))

@@ -288,6 +288,7 @@ def make_fast_kernel(
     axis_name: str | None,
     num_chains: int,
     block_size: int = 256,
+    reduction: str = "psum",
     name: str | None = None,
 ) -> FastHamiltonianMonteCarlo:
     """The fast kernel for this device's watch rows; call it inside ``shard_map``.
@@ -302,6 +303,7 @@ def make_fast_kernel(
         prior_scale=prior_scale,
         axis_name=axis_name,
         block_size=block_size,
+        reduction=reduction,
     )
     return FastHamiltonianMonteCarlo(
         target,

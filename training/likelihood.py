@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from training.reductions import ordered_sum
+
 __all__ = [
     "DoubleFloat",
     "FastTarget",
@@ -174,12 +176,15 @@ class FastTarget(NamedTuple):
 
     Use inside ``shard_map`` (``axis_name`` = the user mesh axis) or unsharded
     (``axis_name=None``). Values are the full psum'd target, identical on every device;
-    gradients are local for U, u and psum'd (total) for V, v.
+    gradients are local for U, u and psum'd (total) for V, v. With ``ordered``, the V, v
+    gradients are summed in a fixed device order instead (`training.reductions`), so they
+    are bit-identical however the devices are spread over processes.
     """
 
     blocks: WatchBlocks
     prior_scale: float
     axis_name: str | None
+    ordered: bool = False
 
     @property
     def user_mask(self) -> jax.Array:
@@ -285,7 +290,12 @@ class FastTarget(NamedTuple):
         d = state[0].shape[-1]
         gua = self._unblock(gua_blocks, n)
         g_movie = jnp.swapaxes(gva[:, :d], 1, 2), gva[:, d + 1]
-        if self.axis_name is not None:
+        if self.axis_name is not None and self.ordered:
+            g_movie = (
+                ordered_sum(g_movie[0], self.axis_name),
+                ordered_sum(g_movie[1], self.axis_name),
+            )
+        elif self.axis_name is not None:
             g_movie = lax.psum(g_movie, self.axis_name)
         prior = self._prior_grads(state)
         return (
@@ -343,9 +353,18 @@ def make_fast_target(
     prior_scale: float = 1.0,
     axis_name: str | None = None,
     block_size: int = 256,
+    reduction: str = "psum",
 ) -> FastTarget:
-    """Build the fast target for this device's ``watch_block`` [n, M] and ``user_mask`` [n]."""
+    """Build the fast target for this device's ``watch_block`` [n, M] and ``user_mask`` [n].
+
+    ``reduction``: "psum" (fastest) or "ordered" (device-order sums, see `training.reductions`).
+    """
     if prior_scale <= 0:
         raise LikelihoodShapeError(f"prior_scale must be positive, got {prior_scale}")
     blocks = make_watch_blocks(watch_block, user_mask, block_size=block_size)
-    return FastTarget(blocks=blocks, prior_scale=float(prior_scale), axis_name=axis_name)
+    return FastTarget(
+        blocks=blocks,
+        prior_scale=float(prior_scale),
+        axis_name=axis_name,
+        ordered=reduction == "ordered",
+    )

@@ -16,16 +16,19 @@ class MeshError(ValueError):
     """The requested device count cannot be served."""
 
 
-def request_cpu_devices(num_devices: int) -> bool:
+def request_cpu_devices(num_devices: int, *, exact: bool = False) -> bool:
     """Ask XLA for `num_devices` fake CPU devices; only possible before JAX is imported.
 
-    Returns True when the flag is (now) set for at least `num_devices`. When JAX is already
+    Returns True when the flag is (now) set for at least `num_devices` (for exactly that
+    many with `exact`, as each process of a multi-process run needs). When JAX is already
     imported, nothing can change: warn and return False (`make_mesh` then reports what exists).
     """
     flags = os.environ.get("XLA_FLAGS", "")
     match = re.search(rf"{_FLAG}=(\d+)", flags)
-    if match and int(match.group(1)) >= num_devices:
-        return True
+    if match:
+        have = int(match.group(1))
+        if have == num_devices or (have > num_devices and not exact):
+            return True
     if "jax" in sys.modules:
         warnings.warn(
             f"JAX is already imported, so {num_devices} fake CPU devices cannot be created; "
@@ -40,7 +43,10 @@ def request_cpu_devices(num_devices: int) -> bool:
 
 
 def make_mesh(num_devices: int):
-    """A 1-D `jax.sharding.Mesh` named `users` over the first `num_devices` devices."""
+    """A 1-D `jax.sharding.Mesh` named `users` over the first `num_devices` devices.
+
+    With several processes, the mesh spans every process's devices, ordered by process.
+    """
     import jax
     import numpy as np
     from jax.sharding import Mesh
@@ -58,6 +64,14 @@ def make_mesh(num_devices: int):
                 else ""
             )
         )
+    if jax.process_count() > 1:
+        if num_devices != len(devices):
+            raise MeshError(
+                f"a run over {jax.process_count()} processes uses all their {len(devices)} "
+                f"devices; use --devices {len(devices)} or leave --devices out"
+            )
+        # Each process's devices next to each other: its users form one contiguous block.
+        devices = sorted(devices, key=lambda d: (d.process_index, d.id))
     return Mesh(np.array(devices[:num_devices]), (AXIS,))
 
 

@@ -33,7 +33,9 @@ from training.data import WatchData
 from training.fast_hmc import make_fast_kernel
 from training.mesh import padded_users
 from training.model import make_model, make_prior
+from training.multihost import LayoutError, global_array, local_rows
 from training.names import AXIS, STATE_NAMES
+from training.reductions import reductions
 
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
@@ -49,29 +51,49 @@ _STACKED = P(AXIS)
 
 
 class Problem(NamedTuple):
-    """The watch matrix padded to a multiple of the device count, with its user mask."""
+    """Rows [row_start, row_start + rows) of the watch matrix padded to a multiple of the
+    device count, with their user mask: the whole matrix in a single process, this
+    process's block of users in a multi-process run."""
 
-    watch: np.ndarray  # bool [padded_users, movies]
-    user_mask: np.ndarray  # bool [padded_users]
+    watch: np.ndarray  # bool [rows, movies]
+    user_mask: np.ndarray  # bool [rows]
     num_users: int
     num_movies: int
+    padded_users: int
+    row_start: int = 0
 
     @property
-    def padded_users(self) -> int:
-        return self.watch.shape[0]
+    def shape(self) -> tuple[int, int]:
+        """The global (padded) shape of the watch matrix."""
+        return (self.padded_users, self.num_movies)
 
 
-def prepare(data: WatchData, *, num_devices: int) -> Problem:
-    """Dense, padded watch matrix; padded rows are all zeros and masked out."""
+def prepare(data: WatchData, *, num_devices: int, rows: tuple[int, int] | None = None) -> Problem:
+    """Dense, padded watch matrix rows `rows` (default: all); padded rows are zeros, masked.
+
+    Only the requested block is ever dense: a process builds the users on its own devices.
+    """
     n, m = data.num_users, data.num_movies
     if n < num_devices:
         raise ConfigError(
             f"the data has {n} users, fewer than --devices {num_devices}; use fewer devices"
         )
     n_pad = padded_users(n, num_devices)
-    watch = np.zeros((n_pad, m), bool)
-    watch[data.user_index, data.movie_index] = True
-    return Problem(watch=watch, user_mask=np.arange(n_pad) < n, num_users=n, num_movies=m)
+    lo, hi = (0, n_pad) if rows is None else rows
+    if not 0 <= lo <= hi <= n_pad:
+        raise ValueError(f"rows {rows} outside the padded matrix of {n_pad} users")
+    # user_index is sorted by user, so a block of users is a slice of the watches.
+    first, last = np.searchsorted(data.user_index, [lo, hi])
+    watch = np.zeros((hi - lo, m), bool)
+    watch[data.user_index[first:last] - lo, data.movie_index[first:last]] = True
+    return Problem(
+        watch=watch,
+        user_mask=np.arange(lo, hi) < n,
+        num_users=n,
+        num_movies=m,
+        padded_users=n_pad,
+        row_start=lo,
+    )
 
 
 def momentum_distribution(
@@ -111,6 +133,7 @@ def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array)
             prior_scale=config.prior_scale,
             axis_name=AXIS,
             num_chains=config.num_chains,
+            reduction=config.reduction,
         )
     elif config.likelihood == "reference":
         model = make_model(
@@ -140,9 +163,10 @@ def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array)
     return tfm.DualAveragingStepSizeAdaptation(inner, config.num_adaptation_steps)
 
 
-def _keys(seed: int) -> tuple[jax.Array, jax.Array]:
+def _keys(seed: int) -> tuple[np.ndarray, np.ndarray]:
     init_key, sample_key = jax.random.split(jax.random.PRNGKey(seed))
-    return init_key, sample_key
+    # Host values: every process passes the same keys into the jitted, mesh-wide programs.
+    return np.asarray(init_key), np.asarray(sample_key)
 
 
 def _log_prior(config: TrainConfig, state, user_mask) -> jax.Array:
@@ -159,7 +183,7 @@ def _log_prior(config: TrainConfig, state, user_mask) -> jax.Array:
 def _program_key(config: TrainConfig, problem: Problem, mesh) -> tuple:
     """What a compiled program depends on: not the seed, data values or segmenting."""
     normalized = dataclasses.replace(config, seed=0, data="", segment_size=1)
-    return (normalized, problem.watch.shape, tuple(d.id for d in mesh.devices.flat))
+    return (normalized, problem.shape, tuple(d.id for d in mesh.devices.flat))
 
 
 _PROGRAMS: dict[tuple, Program] = {}
@@ -272,7 +296,8 @@ class Program:
     # -- host-side API ------------------------------------------------------------------
     def init(self, watch, user_mask, key):
         """Initial (state, stacked kernel results), drawn from the prior."""
-        return self._init(watch, user_mask, key)
+        with reductions(self.config.reduction):
+            return self._init(watch, user_mask, key)
 
     def _segment_fn(self, length: int):
         return jax.jit(
@@ -293,7 +318,9 @@ class Program:
         if length in self._compiled:
             return 0.0
         t0 = time.perf_counter()
-        self._compiled[length] = self._segment_fn(length).lower(*args).compile()
+        with reductions(self.config.reduction):
+            lowered = self._segment_fn(length).lower(*args)
+        self._compiled[length] = lowered.compile()
         return time.perf_counter() - t0
 
     def run(self, length: int, *args):
@@ -303,17 +330,31 @@ class Program:
 
     def expected_results(self, watch, user_mask, key) -> list:
         """Shapes and dtypes of the stacked kernel results (traced, not run)."""
-        return jax.eval_shape(self._init, watch, user_mask, key)[1]
+        with reductions(self.config.reduction):
+            return jax.eval_shape(self._init, watch, user_mask, key)[1]
 
 
 class Segments:
-    """One run's view of a `Program`: its data on the mesh and its keys."""
+    """One run's view of a `Program`: its data on the mesh and its keys.
+
+    `problem` holds this process's block of users (all of them in a single process); the
+    global arrays are assembled from every process's block.
+    """
 
     def __init__(self, config: TrainConfig, problem: Problem, mesh) -> None:
         self.mesh = mesh
         self.program = program_for(config, problem, mesh)
-        self.watch = jax.device_put(problem.watch, NamedSharding(mesh, P(AXIS)))
-        self.user_mask = jax.device_put(problem.user_mask, NamedSharding(mesh, P(AXIS)))
+        users = NamedSharding(mesh, P(AXIS))
+        rows = local_rows(users, problem.shape)
+        if rows != (problem.row_start, problem.row_start + problem.watch.shape[0]):
+            raise LayoutError(
+                f"this process's devices hold users {rows}, but the problem holds rows "
+                f"from {problem.row_start} to {problem.row_start + problem.watch.shape[0]}"
+            )
+        self.rows = rows
+        self.padded_users = problem.padded_users
+        self.watch = global_array(users, problem.watch, problem.shape)
+        self.user_mask = global_array(users, problem.user_mask, problem.shape[:1])
         self.init_key, self.sample_key = _keys(config.seed)
 
     def init(self):
@@ -324,7 +365,7 @@ class Segments:
         return self.program.is_compiled(length)
 
     def _args(self, state, stacked, start: int) -> tuple:
-        return (state, stacked, self.watch, self.user_mask, self.sample_key, jnp.int32(start))
+        return (state, stacked, self.watch, self.user_mask, self.sample_key, np.int32(start))
 
     def compile(self, state, stacked, length: int) -> float:
         return self.program.compile(length, *self._args(state, stacked, 0))
@@ -334,21 +375,30 @@ class Segments:
         return self.program.run(length, *self._args(state, stacked, start))
 
     def place_state(self, arrays):
-        """Put host arrays of the (padded) chain state on the mesh."""
-        return tuple(
-            jax.device_put(np.asarray(a), NamedSharding(self.mesh, spec))
-            for a, spec in zip(arrays, STATE_SPECS, strict=True)
-        )
+        """Put host arrays of the (padded) chain state on the mesh: U, u as this process's
+        block of users ([chains, local users, ...]), V, v whole."""
+        out = []
+        for a, spec in zip(arrays, STATE_SPECS, strict=True):
+            a = np.asarray(a)
+            shape = list(a.shape)
+            if spec != P():
+                shape[1] = self.padded_users
+            out.append(global_array(NamedSharding(self.mesh, spec), a, shape))
+        return tuple(out)
 
     def place_results(self, leaves):
-        """Put host leaves of stacked kernel results (a checkpoint's) on the mesh."""
+        """Put host leaves of stacked kernel results (this process's devices' rows) on the mesh."""
         expected = self.program.expected_results(self.watch, self.user_mask, self.init_key)
-        shapes = [(tuple(x.shape), np.dtype(x.dtype)) for x in expected]
+        local_devices = len(self.mesh.local_devices)
+        shapes = [((local_devices, *x.shape[1:]), np.dtype(x.dtype)) for x in expected]
         found = [(tuple(np.shape(x)), np.asarray(x).dtype) for x in leaves]
         if shapes != found:
             raise ValueError("checkpointed kernel results do not match this run's kernel")
         sharding = NamedSharding(self.mesh, _STACKED)
-        return [jax.device_put(np.asarray(x), sharding) for x in leaves]
+        return [
+            global_array(sharding, np.asarray(x), e.shape)
+            for x, e in zip(leaves, expected, strict=True)
+        ]
 
 
 __all__ = [

@@ -1,4 +1,9 @@
-"""One training run: data -> padded problem -> segments (with checkpoints) -> result."""
+"""One training run: data -> padded problem -> segments (with checkpoints) -> result.
+
+In a multi-process run every process calls `train` with the same arguments. Each builds
+only its own block of users densely, checkpoints its own part, and takes part in gathering
+the user-sharded draws to process 0, which alone reports progress and gets the result.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,25 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import WatchData
 from training.diagnostics import diagnose
-from training.mesh import make_mesh
-from training.names import STATE_NAMES
+from training.mesh import make_mesh, padded_users
+from training.multihost import (
+    GATHER_BYTES,
+    agree_max_common,
+    any_process,
+    gather_to_primary,
+    local_block,
+    local_rows,
+)
+from training.names import AXIS, STATE_NAMES
 from training.sampler import TRACE_NAMES, Progress, Segments, prepare
+from training.watchdog import Watchdog
 
 
 class TrainResult(NamedTuple):
@@ -43,11 +59,48 @@ def _boundaries(config: TrainConfig, start: int) -> list[tuple[int, int]]:
     return out
 
 
-def _unpad(draws, num_users: int) -> dict[str, np.ndarray]:
-    host = [np.asarray(x) for x in draws]
+def _gather_draws(draws, num_users: int, *, gather_bytes: int) -> dict[str, np.ndarray] | None:
+    """One segment's draws on process 0, padding removed (None on the other processes).
+
+    Draws are [steps, chains, users, ...]: the user axis (2) is gathered in row chunks.
+    """
+    gathered = [gather_to_primary(x, axis=2, max_bytes=gather_bytes) for x in draws]
+    host = [x for x in gathered if x is not None]
+    if len(host) != len(gathered):
+        return None
     host[0] = host[0][:, :, :num_users]
     host[1] = host[1][:, :, :num_users]
     return dict(zip(STATE_NAMES, host, strict=True))
+
+
+def _restore(directory: Path | None, *, fingerprint: str, resume: bool) -> ckpt.Checkpoint | None:
+    """This process's part of the checkpoint to resume from (None: start afresh)."""
+    if not (resume and directory):
+        return None
+    if jax.process_count() == 1:
+        return ckpt.load(directory, fingerprint=fingerprint)
+    process, count = jax.process_index(), jax.process_count()
+    held = ckpt.shard_iterations(directory, process=process, count=count)
+    iteration = agree_max_common(held, width=ckpt.KEEP_SHARDS)
+    if iteration is None:
+        if any_process(bool(held)):
+            raise ckpt.CheckpointError(
+                f"the processes hold checkpoint parts of no common iteration in {directory}; "
+                "delete it to start over"
+            )
+        return None
+    return ckpt.load_shard(
+        directory, fingerprint=fingerprint, iteration=iteration, process=process, count=count
+    )
+
+
+def _save(directory: Path, checkpoint: ckpt.Checkpoint) -> None:
+    if jax.process_count() == 1:
+        ckpt.save(directory, checkpoint)
+    else:
+        ckpt.save_shard(
+            directory, checkpoint, process=jax.process_index(), count=jax.process_count()
+        )
 
 
 def _emit(progress: Progress | None, **payload: Any) -> None:
@@ -64,18 +117,28 @@ def train(
     run_id: str | None = None,
     progress: Progress | None = None,
     stop_after: int | None = None,
+    segment_timeout_s: float | None = None,
+    gather_bytes: int = GATHER_BYTES,
 ) -> TrainResult | None:
     """Run HMC for `config` on `data`.
 
     With `store_dir`, a checkpoint is written at every segment boundary under
     `<store>/checkpoints/<run-key>/`, and `resume=True` continues from it. `stop_after`
     (for tests and time-boxed jobs) stops once that many iterations are done and returns
-    None, leaving the checkpoint to resume from.
+    None, leaving the checkpoint to resume from. `segment_timeout_s` bounds each segment
+    (run, gather, checkpoint) in wall-clock seconds: past it, the process exits (see
+    `training.watchdog`). In a multi-process run, processes other than 0 return None and
+    never call `progress`; user draws reach process 0 in chunks of `gather_bytes`.
     """
     t_start = time.perf_counter()
     config.validate(available_devices=len(jax.devices()))
     mesh = make_mesh(config.devices)
-    problem = prepare(data, num_devices=config.devices)
+    primary = jax.process_index() == 0
+    if not primary:
+        progress = None
+    shape = (padded_users(data.num_users, config.devices), data.num_movies)
+    rows = local_rows(NamedSharding(mesh, P(AXIS)), shape)  # this process's users
+    problem = prepare(data, num_devices=config.devices, rows=rows)
     fingerprint = config.fingerprint(data.fingerprint())
     directory = (
         ckpt.checkpoint_dir(store_dir, ckpt.run_key(fingerprint, run_id)) if store_dir else None
@@ -83,7 +146,7 @@ def train(
     segments = Segments(config, problem, mesh)
     total = config.total_iterations
     idle = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
-    restored = ckpt.load(directory, fingerprint=fingerprint) if resume and directory else None
+    restored = _restore(directory, fingerprint=fingerprint, resume=resume)
     first = 0 if restored is None else restored.iteration
     _emit(progress, phase="compile", iteration=first, total=total, **idle)
     if restored is None:
@@ -97,7 +160,11 @@ def train(
         iteration = restored.iteration
         traces = {name: [restored.traces[name]] for name in TRACE_NAMES}
         num_kept = max(0, iteration - config.num_burnin_steps)
-        kept = ckpt.load_samples(directory, num_kept=num_kept) if num_kept and directory else []
+        kept = (
+            ckpt.load_samples(directory, num_kept=num_kept)
+            if num_kept and directory and primary
+            else []
+        )
 
     run_seconds = 0.0
     run_iterations = 0
@@ -110,31 +177,38 @@ def train(
             if run_iterations:  # the first compile was announced above
                 _emit(progress, phase="compile", iteration=start, total=total, **idle)
             compile_seconds += segments.compile(state, results, length)
-        t0 = time.perf_counter()
-        state, results, draws, seg_traces = segments.run(state, results, start=start, length=length)
-        seg_traces = {k: np.asarray(v) for k, v in seg_traces.items()}
-        elapsed = time.perf_counter() - t0
-        run_seconds += elapsed
-        run_iterations += length
-        for name in TRACE_NAMES:
-            traces[name].append(seg_traces[name])
-        if phase == "sampling":
-            segment_samples = _unpad(draws, problem.num_users)
-            kept.append(segment_samples)
-            if directory:
-                ckpt.save_samples(directory, start - config.num_burnin_steps, segment_samples)
-        done = start + length
-        if directory:
-            ckpt.save(
-                directory,
-                ckpt.Checkpoint(
-                    iteration=done,
-                    fingerprint=fingerprint,
-                    state=tuple(np.asarray(x) for x in state),
-                    kernel_results=tuple(np.asarray(x) for x in results),
-                    traces={k: np.concatenate(v) for k, v in traces.items()},
-                ),
+        with Watchdog(segment_timeout_s, what=f"segment {start}..{start + length}"):
+            t0 = time.perf_counter()
+            state, results, draws, seg_traces = segments.run(
+                state, results, start=start, length=length
             )
+            seg_traces = {k: np.asarray(v) for k, v in seg_traces.items()}
+            elapsed = time.perf_counter() - t0
+            run_seconds += elapsed
+            run_iterations += length
+            for name in TRACE_NAMES:
+                traces[name].append(seg_traces[name])
+            if phase == "sampling":
+                segment_samples = _gather_draws(draws, problem.num_users, gather_bytes=gather_bytes)
+                if segment_samples is not None:
+                    kept.append(segment_samples)
+                    if directory:
+                        ckpt.save_samples(
+                            directory, start - config.num_burnin_steps, segment_samples
+                        )
+            del draws
+            done = start + length
+            if directory:
+                _save(
+                    directory,
+                    ckpt.Checkpoint(
+                        iteration=done,
+                        fingerprint=fingerprint,
+                        state=tuple(local_block(x) for x in state),
+                        kernel_results=tuple(local_block(x) for x in results),
+                        traces={k: np.concatenate(v) for k, v in traces.items()},
+                    ),
+                )
         per_iteration = run_seconds / run_iterations
         accept = np.minimum(1.0, np.exp(np.minimum(seg_traces["log_accept_ratio"], 0.0)))
         _emit(
@@ -148,6 +222,8 @@ def train(
             eta_s=per_iteration * (total - done),
         )
 
+    if not primary:
+        return None
     samples = {
         name: np.concatenate([seg[name] for seg in kept]).astype(np.float32) for name in STATE_NAMES
     }

@@ -1,21 +1,32 @@
 """`python -m training train`: preset + flags -> one published posterior version.
 
-JAX is imported only after `--devices` is known, so fake CPU devices can still be requested.
+JAX is imported only after `--devices` is known, so fake CPU devices can still be requested
+(and `jax.distributed.initialize` still be called, for a run over several processes).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from training.checkpoint import CheckpointError
-from training.config import LIKELIHOODS, MATMUL_PRECISIONS, PRESETS, ConfigError, preset
+from training.config import (
+    LIKELIHOODS,
+    MATMUL_PRECISIONS,
+    PRESETS,
+    REDUCTIONS,
+    ConfigError,
+    preset,
+)
 from training.data import DataError
+from training.distributed import MODES, Cluster, DistributedError, cluster_from
 from training.mesh import MeshError
 
 # CLI flag -> TrainConfig field (flags left unset keep the preset's value).
@@ -34,6 +45,7 @@ _OVERRIDES = {
     "segment_size": "segment_size",
     "matmul_precision": "matmul_precision",
     "likelihood": "likelihood",
+    "reduction": "reduction",
 }
 
 
@@ -90,11 +102,105 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS)
     p.add_argument("--likelihood", choices=LIKELIHOODS)
     p.add_argument(
+        "--reduction",
+        choices=REDUCTIONS,
+        help="cross-device sums: psum (fastest) or ordered (samples bit-identical however "
+        "the devices are split over processes)",
+    )
+    p.add_argument(
         "--progress-jsonl",
         default=os.environ.get("SHARDLENS_PROGRESS_JSONL"),
         help="append one JSON progress line per segment here (env SHARDLENS_PROGRESS_JSONL)",
     )
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        help="stop at the first segment boundary at or past this iteration, keeping the "
+        "checkpoint (continue with --resume); publishes nothing",
+    )
+    p.add_argument(
+        "--segment-timeout",
+        type=float,
+        help="exit (code 3) when one segment takes longer than this many seconds "
+        "(bounds a run whose peer process is stuck)",
+    )
+    _add_distributed(p)
+
+
+def _add_distributed(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "multi-process runs",
+        "Run the same command once per process (host); the mesh spans every process's "
+        "devices. Settings: flags, else SHARDLENS_* or JAX_* environment variables.",
+    )
+    g.add_argument(
+        "--distributed",
+        choices=MODES,
+        help="on: join the run given by the settings below; auto: let JAX detect them "
+        "(TPU pod slice, SLURM, Open MPI); off: one process (default: on when any setting "
+        "below is given)",
+    )
+    g.add_argument(
+        "--coordinator-address",
+        help="HOST:PORT of process 0 (env SHARDLENS_COORDINATOR_ADDRESS or JAX_COORDINATOR_ADDRESS)",
+    )
+    g.add_argument(
+        "--num-processes",
+        type=int,
+        help="processes in the run (env SHARDLENS_NUM_PROCESSES or JAX_NUM_PROCESSES)",
+    )
+    g.add_argument(
+        "--process-id",
+        type=int,
+        help="this process, 0..num-processes-1 (env SHARDLENS_PROCESS_ID or JAX_PROCESS_ID)",
+    )
+    g.add_argument(
+        "--local-devices",
+        type=int,
+        help="fake CPU devices per process, CPU only (env SHARDLENS_LOCAL_DEVICES; "
+        "default --devices / --num-processes)",
+    )
+    g.add_argument(
+        "--heartbeat-timeout",
+        type=int,
+        default=100,
+        help="seconds after which a silent process counts as dead and the run ends (default 100)",
+    )
+    g.add_argument(
+        "--init-timeout",
+        type=int,
+        default=300,
+        help="seconds to wait for every process to join (default 300)",
+    )
+    g.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        default=300,
+        help="seconds a finished process waits for the others to finish (default 300)",
+    )
+
+
+def cluster_from_args(args: argparse.Namespace) -> Cluster:
+    """The multi-process settings from flags and the environment."""
+    cluster = cluster_from(
+        mode=args.distributed,
+        coordinator_address=args.coordinator_address,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        local_devices=args.local_devices,
+        heartbeat_timeout_s=args.heartbeat_timeout,
+        init_timeout_s=args.init_timeout,
+        shutdown_timeout_s=args.shutdown_timeout,
+    )
+    if cluster.local_devices is None and args.devices and cluster.num_processes:
+        if args.devices % cluster.num_processes:
+            raise DistributedError(
+                f"--devices {args.devices} is not a multiple of --num-processes "
+                f"{cluster.num_processes}; give --local-devices"
+            )
+        cluster = dataclasses.replace(cluster, local_devices=args.devices // cluster.num_processes)
+    return cluster
 
 
 def config_from_args(args: argparse.Namespace):
@@ -116,14 +222,35 @@ def _summary(version: str, result) -> dict[str, Any]:
     }
 
 
-def configure(args: argparse.Namespace):
-    """Validate the run's config and, before JAX is imported, request fake CPU devices."""
+_IDLE = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
+
+
+def _start_jax(args: argparse.Namespace, config, cluster: Cluster):
+    """Fake CPU devices, then (for several processes) join the run; returns the config with
+    `devices` defaulting to every device of every process."""
     from training.mesh import request_cpu_devices
 
-    config = config_from_args(args).validate()
-    if config.devices > 1:
-        request_cpu_devices(config.devices)
+    if cluster.enabled:
+        if cluster.local_devices:
+            request_cpu_devices(cluster.local_devices, exact=True)
+        from training.distributed import initialize
+
+        initialize(cluster)
+        import jax
+
+        if args.devices is None:
+            config = config.replace(devices=jax.device_count())
+    elif cluster.local_devices or config.devices > 1:
+        request_cpu_devices(max(cluster.local_devices or 1, config.devices))
     return config
+
+
+def configure(args: argparse.Namespace):
+    """Validate the run's config, then (before JAX is imported) request fake CPU devices and,
+    for a run over several processes, join it. Returns the config with `devices` filled in."""
+    config = config_from_args(args).validate()
+    cluster = cluster_from_args(args)
+    return _start_jax(args, config, cluster).validate()
 
 
 def fit_and_publish(
@@ -136,20 +263,22 @@ def fit_and_publish(
 ):
     """Train on `data`, publish the result (with `extra_files(result)`), drop the checkpoint.
 
-    Returns (version id, TrainResult).
+    Returns (version id, TrainResult); the result is None on processes other than 0 of a
+    multi-process run, and the version is None when `--stop-after` stopped the run early.
     """
     from training.checkpoint import checkpoint_dir, run_key
+    from training.distributed import is_primary
+    from training.multihost import broadcast_text
     from training.output import save_result
     from training.progress import ConsolePrinter, JsonlWriter, fan_out
     from training.train import train
 
-    progress = fan_out(
-        [
-            ConsolePrinter(),
-            JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
-            extra_progress,
-        ]
-    )
+    sinks = [
+        ConsolePrinter(),
+        JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
+        extra_progress,
+    ]
+    progress = fan_out(sinks if is_primary() else [])
     result = train(
         config,
         data,
@@ -157,31 +286,57 @@ def fit_and_publish(
         resume=args.resume,
         run_id=args.run_id,
         progress=progress,
+        stop_after=args.stop_after,
+        segment_timeout_s=args.segment_timeout,
     )
-    assert result is not None
-    progress(
-        {
-            "phase": "saving",
-            "iteration": config.total_iterations,
-            "total": config.total_iterations,
-            "leapfrog_per_s": None,
-            "acceptance": None,
-            "step_size": None,
-            "eta_s": None,
-        }
-    )
-    version = save_result(
-        args.store, result, extra_files=extra_files(result) if extra_files else None
-    )
-    if not args.keep_checkpoint:
+    version = None
+    if result is not None:
+        progress(
+            {
+                "phase": "saving",
+                "iteration": config.total_iterations,
+                "total": config.total_iterations,
+                **_IDLE,
+            }
+        )
+        files = extra_files(result) if extra_files else None
+        version = save_result(args.store, result, extra_files=files)
+    # Also a barrier: the other processes finish once process 0 has published.
+    version = broadcast_text(version) or None
+    if version is not None and not args.keep_checkpoint:
+        # Every process: with a store not shared by all hosts, each removes its parts.
+        fingerprint = config.fingerprint(data.fingerprint())
         shutil.rmtree(
-            checkpoint_dir(args.store, run_key(result.fingerprint, args.run_id)), ignore_errors=True
+            checkpoint_dir(args.store, run_key(fingerprint, args.run_id)), ignore_errors=True
         )
     return version, result
 
 
-# Exceptions a user can cause: exit code 2 with the message.
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, MeshError, CheckpointError)
+def _exit_now(code: int) -> int:
+    """In a multi-process run, leave at once on failure: waiting in JAX's shutdown barrier
+    for peers that are blocked in a collective would only delay the failure; the peers
+    stop within the heartbeat timeout instead."""
+    if "jax" in sys.modules and _process_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions a user can cause: exit code 2 with the message."""
+    errors: tuple[type[Exception], ...] = (
+        ConfigError,
+        DataError,
+        MeshError,
+        CheckpointError,
+        DistributedError,
+    )
+    if "jax" in sys.modules:  # training.multihost imports JAX
+        from training.multihost import LayoutError
+
+        errors += (LayoutError,)
+    return errors
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -196,20 +351,39 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         data = load_source(config.data, data_root=args.data_root)
         version, result = fit_and_publish(args, config, data, extra_progress=reporter)
-        if reporter is not None:
+        if reporter is not None and version is not None:
             reporter.succeeded(version)
     except JobInterrupted as e:
         print(f"stopped: {e}; nothing was published", file=sys.stderr)
-        return INTERRUPTED_EXIT_CODE
-    except USER_ERRORS as e:
+        return _exit_now(INTERRUPTED_EXIT_CODE)
+    except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         if reporter is not None:
             reporter.failed(str(e))
-        return 2
+        return _exit_now(2)
     except Exception as e:
         if reporter is not None:
             reporter.failed(f"{type(e).__name__}: {e}")
-        raise
+        traceback.print_exc()
+        print(f"unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
+        if "jax" in sys.modules and _process_count() > 1:
+            print(
+                "error: the run failed in process " + _process() + "; when a collective "
+                "failed, another process most likely died. Nothing was published; rerun "
+                "the same command on every process with --resume.",
+                file=sys.stderr,
+            )
+        return _exit_now(1)
+    if version is None:
+        print(
+            f"stopped before iteration {args.stop_after}; the checkpoint is kept: "
+            "continue with --resume",
+            file=sys.stderr,
+        )
+        return 0
+    if result is None:
+        print(f"process {_process()} done; process 0 published version {version}")
+        return 0
     summary = _summary(version, result)
     if args.json:
         print(json.dumps(summary, default=float))
@@ -223,3 +397,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"  log-likelihood {d.get('log_likelihood')}")
         print(f"  pair logits {d.get('pair_logits')}")
     return 0
+
+
+def _process() -> str:
+    import jax
+
+    return f"{jax.process_index()}/{jax.process_count()}"
+
+
+def _process_count() -> int:
+    import jax
+
+    return jax.process_count()
