@@ -1,15 +1,18 @@
-"""Failing reloads on a live server: a corrupt new version is refused, logged and shown in
-GET /model, and the old version keeps serving."""
+"""Failing reloads: a corrupt new version is refused, logged and shown in GET /model, and the
+old version keeps serving (on a live server with forced reloads, and in-process by polling)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.app_helpers import publish, tiny_data
+from app.main import create_app
+from tests.app_helpers import app_settings, publish, tiny_data
 from tests.live_server import live_server
 
 TOKEN = "reload-token-71be"
@@ -79,3 +82,32 @@ def test_corrupt_versions_are_refused_and_the_old_one_keeps_serving(tmp_path):
             for line in lines
         ), log
     assert TOKEN not in log
+
+
+def test_polling_refuses_a_corrupt_version_once_and_logs_it(tmp_path, caplog):
+    """The poller meets the broken version on its own: refused, logged once (not on every
+    poll), shown in GET /model, and the next good version is picked up."""
+    store = tmp_path / "store"
+    data = tiny_data(num_users=10, num_movies=8)
+    good = publish(store, data, seed=1).version
+    settings = app_settings(store, poll_interval_s=0.02, run_jobs=False)
+    with caplog.at_level("ERROR", logger="shardlens"), TestClient(create_app(settings)) as client:
+        staged = publish(tmp_path / "staging", data, seed=2).version  # break it before it
+        truncate_half(tmp_path / "staging" / "versions" / staged / "users.npy")  # is visible
+        (tmp_path / "staging" / "versions" / staged).rename(store / "versions" / staged)
+        (store / "latest").write_text(staged + "\n")
+        deadline = time.monotonic() + 10
+        while client.get("/model").json()["last_load_error"] is None:
+            assert time.monotonic() < deadline, "the poller never tried the broken version"
+            time.sleep(0.02)
+        time.sleep(0.3)  # about 15 more polls
+        model = client.get("/model").json()
+        assert model["model_version"] == good
+        assert model["last_load_error"]["version"] == staged
+        refusals = [r for r in caplog.records if staged in r.getMessage()]
+        assert len(refusals) == 1 and refusals[0].levelname == "ERROR"
+        fixed = publish(store, data, seed=3).version
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").json()["model_version"] != fixed:
+            assert time.monotonic() < deadline, "the poller did not move on to a good version"
+            time.sleep(0.02)
