@@ -122,3 +122,38 @@ def test_progress_lines_and_jsonl(tmp_path):
     live = io.StringIO()
     ConsolePrinter(live, live=True)(payload)
     assert live.getvalue().startswith("\r[######")
+
+
+def test_divergent_proposals_count_as_rejections_in_the_acceptance():
+    import numpy as np
+
+    from training.data import SyntheticSpec, generate
+    from training.diagnostics import diagnose
+
+    config = preset("smoke").replace(num_burnin_steps=2, num_results=2)
+    lar = np.array([[np.nan, 0.0], [0.0, np.log(0.5)], [0.0, 0.0], [np.log(0.5), 0.0]])
+    traces = {
+        "log_accept_ratio": lar,
+        "step_size": np.full(4, 0.1),
+        "target_log_prob": np.zeros((4, 2)),
+        "log_likelihood": np.zeros((4, 2)),
+    }
+    samples = {
+        "user_embeddings": np.zeros((2, 2, 3, 3), np.float32),
+        "user_bias": np.zeros((2, 2, 3), np.float32),
+        "movie_embeddings": np.zeros((2, 2, 4, 3), np.float32),
+        "movie_bias": np.zeros((2, 2, 4), np.float32),
+    }
+    data = generate(SyntheticSpec(num_users=3, num_movies=4, latent_dim=3, seed=0))
+    d = diagnose(
+        samples=samples,
+        traces=traces,
+        data=data,
+        config=config,
+        run_seconds=1.0,
+        run_iterations=4,
+        compile_seconds=0.0,
+        wall_seconds=1.0,
+    )
+    assert d["mean_acceptance_burnin"] == 0.625  # (0 + 1 + 1 + 0.5) / 4
+    assert d["mean_acceptance"] == 0.875

@@ -71,7 +71,8 @@ def diagnose(
     out: dict[str, Any] = {}
     try:
         burn = config.num_burnin_steps
-        accept = np.exp(np.minimum(traces["log_accept_ratio"], 0.0))
+        # A NaN log accept ratio (a divergent proposal) is a rejection: acceptance 0.
+        accept = np.nan_to_num(np.exp(np.minimum(traces["log_accept_ratio"], 0.0)), nan=0.0)
         out["mean_acceptance"] = _finite(accept[burn:].mean())
         out["mean_acceptance_burnin"] = _finite(accept[:burn].mean()) if burn else None
         out["final_step_size"] = _finite(traces["step_size"][-1])
