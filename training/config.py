@@ -138,18 +138,18 @@ PRESETS: dict[str, TrainConfig] = {
         latent_dim=8,
         segment_size=50,
     ),
-    # The real ml-1m on a 2-core CPU in under an hour: 900 iterations x 10 leapfrog steps
-    # = 9,000 leapfrog steps. The fast likelihood measured 6-8.5 leapfrog/s at the ml-1m
-    # shape (D=20, 2 chains, 1 device) on a loaded 2-core CPU -> about 20-25 min plus
-    # ~10 s compile; the reference likelihood (3.9/s idle) would take about 40 min.
-    # One device is fastest on CPU (XLA already uses both cores; 2 fake devices: ~1.7/s).
+    # The real ml-1m on a 2-core CPU in under an hour: 1,000 iterations x 30 leapfrog steps
+    # = 30,000 leapfrog steps. The fast likelihood ran 14.7 leapfrog/s at the ml-1m shape
+    # (D=20, 2 chains, 1 device) on the idle 2-core development CPU -> about 35 min plus a
+    # few seconds of compilation. (A 9,000-step schedule with 10 leapfrog steps finished in
+    # 10 min but had not mixed: pair-logit R-hat up to 11.) One device is fastest on CPU.
     "cpu": TrainConfig(
         data="ml-1m",
         num_chains=2,
-        num_leapfrog_steps=10,
+        num_leapfrog_steps=30,
         step_size=1e-2,
         num_burnin_steps=600,
-        num_results=300,
+        num_results=400,
         latent_dim=20,
         devices=1,
         segment_size=20,
