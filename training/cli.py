@@ -50,18 +50,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_data)
 
 
-def register(adder: Callable[[argparse._SubParsersAction], None]) -> None:
-    """Let other modules add subcommands (keeps this module free of their imports)."""
-    _EXTRA.append(adder)
-
-
-_EXTRA: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, add_train, add_evaluate]
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_data,
+    add_train,
+    add_evaluate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for adder in _EXTRA:
+    for adder in _SUBCOMMANDS:
         adder(sub)
     return parser
 
