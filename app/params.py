@@ -1,8 +1,7 @@
-"""Request parameters shared by routes: strict decimal ids, and scalar parameters given once."""
+"""Request parameters shared by routes: public text ids, and scalar parameters given once."""
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -10,31 +9,32 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from fastapi import Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BeforeValidator
+from pydantic import AfterValidator
 
-MAX_ID = 2**63 - 1  # ids are int64 in the store
-_DECIMAL = re.compile(r"-?[0-9]+")
+from common.ids import MAX_ID_LENGTH, id_problem
 
 
-def decimal_only(value: Any) -> Any:
-    """Refuse what `int()` would otherwise accept: '+1', ' 1', '1_0', other scripts' digits."""
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
-        raise ValueError(
-            "ids are written with the digits 0-9 only, e.g. 42 "
-            "(no sign, spaces, underscores or other numerals)"
-        )
+def possible_id(value: str) -> str:
+    """Refuse text that no source can have as an id (422), e.g. a control character."""
+    why = id_problem(value)
+    if why:
+        raise ValueError(f"not an id: {why}")
     return value
 
 
+_ID_DOC = (
+    "the source's own id, as text: a MovieLens id is its decimal text ('405'), an "
+    "interactions file keeps its ids ('tt0111161')"
+)
 UserId = Annotated[
-    int,
-    Path(ge=0, le=MAX_ID, description="original MovieLens user id"),
-    BeforeValidator(decimal_only),
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, description=f"user id: {_ID_DOC}"),
+    AfterValidator(possible_id),
 ]
 MovieId = Annotated[
-    int,
-    Path(ge=0, le=MAX_ID, description="original MovieLens movie id"),
-    BeforeValidator(decimal_only),
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, description=f"movie id: {_ID_DOC}"),
+    AfterValidator(possible_id),
 ]
 
 

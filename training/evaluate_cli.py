@@ -12,6 +12,7 @@ import math
 import sys
 from typing import Any
 
+from training.data_flags import options_from_args
 from training.train_cli import add_train_arguments, configure, fit_and_publish, user_errors
 
 REPORT_FILE = "evaluation/report.json"
@@ -59,7 +60,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from training.evaluation import evaluate_posterior, holdout_split
         from training.evaluation.plots import evaluation_pngs
 
-        data = load_source(config.data, data_root=args.data_root)
+        data = load_source(config.data, data_root=args.data_root, options=options_from_args(args))
         split = holdout_split(data, fraction=args.holdout, strategy=args.split, seed=config.seed)
         reports: list[dict[str, Any]] = []
 

@@ -1,0 +1,59 @@
+"""Public ids of users and movies: text, the same in the data, the store and the API.
+
+A MovieLens id is its decimal text ("405"); a generic source keeps its own ids
+("tt0111161"). Every id must be usable as one URL path segment (`/recommend/{id}`), so it is
+1 to `MAX_ID_LENGTH` characters with no `/` and no control character. Numeric ids are
+decimal integers within int64.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_ID_LENGTH",
+    "decimal_int",
+    "id_problem",
+    "is_canonical_int",
+]
+
+MAX_ID_LENGTH = 256
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_DECIMAL = re.compile(r"-?[0-9]+")
+_CANONICAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def id_problem(text: str) -> str | None:
+    """Why `text` cannot be a public id (None when it can)."""
+    if not text:
+        return "it is empty"
+    if len(text) > MAX_ID_LENGTH:
+        return f"it has {len(text)} characters, more than {MAX_ID_LENGTH}"
+    if "/" in text:
+        return "it contains '/', which cannot stand in a URL path segment"
+    for char in text:
+        if unicodedata.category(char) == "Cc":
+            return f"it contains the control character {char!r}"
+    if text != text.strip():
+        return "it starts or ends with white space"
+    return None
+
+
+def decimal_int(text: str) -> int | None:
+    """The integer written as plain decimal digits with an optional '-' and within int64
+    (leading zeros allowed, as GroupLens files may have them); None otherwise."""
+    if not _DECIMAL.fullmatch(text):
+        return None
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
+def is_canonical_int(text: str) -> bool:
+    """True when `text` is exactly how its int64 value prints (no sign '+', no leading
+    zeros): then the id survives a round trip through an integer unchanged."""
+    return bool(_CANONICAL.fullmatch(text)) and decimal_int(text) is not None
