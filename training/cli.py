@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    show_data_warnings()
+    from training.memory import MemoryWarning
+
+    show_data_warnings(MemoryWarning)
     try:
         return args.handler(args)
     except DataError as e:

@@ -67,19 +67,21 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
     ).validate()
 
 
-def show_data_warnings(stream: TextIO | None = None) -> None:
-    """Print every `DataWarning` as one `warning: ...` line on stderr (not Python's
-    file:line form), each time it is raised."""
+def show_data_warnings(*also: type[Warning], stream: TextIO | None = None) -> None:
+    """Print every `DataWarning` (and warning of the `also` categories) as one
+    `warning: ...` line on stderr (not Python's file:line form), each time it is raised."""
     original = warnings.showwarning
     if getattr(original, "data_warnings", False):
         return
+    categories = (DataWarning, *also)
 
     def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, DataWarning):
+        if issubclass(category, categories):
             print(f"warning: {message}", file=stream or sys.stderr, flush=True)
         else:
             original(message, category, *args, **kwargs)
 
     show.data_warnings = True  # type: ignore[attr-defined]
     warnings.showwarning = show
-    warnings.simplefilter("always", DataWarning)
+    for category in categories:
+        warnings.simplefilter("always", category)

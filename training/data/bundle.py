@@ -56,11 +56,17 @@ class Bundle:
 
 def detect_release(bundle: Bundle) -> str | None:
     """'ml-1m', 'ml-10m', 'csv' or 'ml-100k' from the files present (None: none of them).
-    A `::` release with `users.dat` is ml-1m; without it, ml-10m."""
+    A `::` release is told by its folder's name (ml-1m; ml-10m or ml-10M100K), else by
+    `users.dat`, which only ml-1m has."""
     for kind, markers in RELEASE_FILES.items():
         if any(bundle.exists(m) for m in markers):
             if kind == "dat":
-                return "ml-1m" if bundle.exists("users.dat") else "ml-10m"
+                name = bundle.name.lower()
+                if "10m" in name:
+                    return "ml-10m"
+                if "1m" in name or bundle.exists("users.dat"):
+                    return "ml-1m"
+                return "ml-10m"
             return kind
     return None
 

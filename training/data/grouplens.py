@@ -183,7 +183,7 @@ def _read_bundle(bundle: Bundle, release: str) -> Interactions:
     if release in ("ml-1m", "ml-10m"):
         catalog = _read_dat_movies(bundle, LATIN1 if release == "ml-1m" else UTF8)
         users, movies, ratings, times = _read_ratings(bundle, "ratings.dat", "::", _DAT, catalog)
-        if release == "ml-1m":
+        if bundle.exists("users.dat"):
             _check_ml1m_users(bundle, users)
         label = release
     elif release == "csv":
