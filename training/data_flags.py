@@ -73,7 +73,7 @@ def show_data_warnings(*also: type[Warning], stream: TextIO | None = None) -> No
     original = warnings.showwarning
     if getattr(original, "data_warnings", False):
         return
-    categories = (DataWarning, *also)
+    categories: tuple[type[Warning], ...] = (DataWarning, *also)
 
     def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         if issubclass(category, categories):

@@ -85,7 +85,7 @@ def host_bytes(
     """Host bytes of one process besides its devices: the sparse watches, one device block
     while it is placed, and on process 0 the posterior (twice, while concatenating)."""
     block = -(-n // p) * m
-    posterior = 2 * s * c * (n + m) * (d + 1) * 4 if primary else 0
+    posterior = 2 * s * c * (n + m) * (d + 1) * 4 if primary else 0  # kept + concatenated
     return 16 * watches + block + posterior
 
 
@@ -255,11 +255,22 @@ def check_fits(plan: MemoryPlan, config: TrainConfig) -> None:
                 hosts = math.ceil(devices / local)
                 advice = f"it would fit on {devices} devices ({hosts} hosts of {local})"
                 break
+    knobs = ["fewer --num-chains", "a smaller --latent-dim or --segment-size"]
+    if config.likelihood != "fast":
+        knobs.append("--likelihood fast")
+    knobs.append("--min-item-watches / --min-user-watches")
+    posterior = posterior_bytes(config, plan.users, plan.movies)
+    if plan.available_host is not None and 2 * posterior > plan.available_host / 2:
+        knobs.insert(0, f"fewer --num-results (the posterior process 0 keeps is {size(posterior)})")
     raise MemoryPlanError(
         f"this run needs {need} but has {have}: {plan.describe().splitlines()[0]}; {advice}; "
-        "or shrink it: fewer --num-chains, a smaller --latent-dim or --segment-size, "
-        "--likelihood fast, or --min-item-watches / --min-user-watches"
+        f"or shrink it: {', '.join(knobs)}"
     )
+
+
+def posterior_bytes(config: TrainConfig, users: int, movies: int) -> int:
+    """Bytes of the published posterior: S·C·(N + M)·(D + 1) float32."""
+    return config.num_results * config.num_chains * (users + movies) * (config.latent_dim + 1) * 4
 
 
 def compare_with_xla(

@@ -379,12 +379,15 @@ class Segments:
             )
         self.rows = rows
         self.padded_users = problem.padded_users
+
         # One device's rows at a time: the host never holds more of W densely.
-        self.watch = jax.make_array_from_callback(
-            problem.shape,
-            users,
-            lambda index: problem.block(index[0].start or 0, index[0].stop or problem.shape[0]),
-        )
+        def device_rows(index: Any) -> np.ndarray:
+            rows = index[0] if index else slice(None)
+            return problem.block(
+                rows.start or 0, problem.shape[0] if rows.stop is None else rows.stop
+            )
+
+        self.watch = jax.make_array_from_callback(problem.shape, users, device_rows)
         self.user_mask = global_array(users, problem.user_mask, problem.shape[:1])
         self.init_key, self.sample_key = _keys(config.seed)
 

@@ -268,7 +268,8 @@ def train(
     if not primary:
         return None
     samples = {
-        name: np.concatenate([seg[name] for seg in kept]).astype(np.float32) for name in STATE_NAMES
+        name: np.concatenate([seg[name] for seg in kept]).astype(np.float32, copy=False)
+        for name in STATE_NAMES
     }
     all_traces = {k: np.concatenate(v) for k, v in traces.items()}
     diagnostics = diagnose(

@@ -14,6 +14,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from common.ids import decimal_int
 from training.data.bundle import Bundle, open_bundle
@@ -147,7 +148,7 @@ def _read_ratings(
     table = read_numeric_table(raw, where, sep=sep, columns=columns, header=header)
     users, movies, ratings, times = (table[c.name] for c in columns)
     known = np.fromiter(catalog, np.int64, len(catalog))
-    unknown = np.flatnonzero(~np.isin(movies, known))
+    unknown = np.flatnonzero(~pd.Series(movies).isin(known).to_numpy())
     if unknown.size:
         row = int(unknown[0])
         raise DataError(
@@ -171,7 +172,7 @@ def _check_ml1m_users(bundle: Bundle, rated_users: np.ndarray) -> None:
                 line=number,
             )
         known.add(_movie_id(fields[0], "UserID", where, number))
-    unknown = sorted(set(np.unique(rated_users).tolist()) - known)
+    unknown = sorted(set(pd.unique(rated_users).tolist()) - known)
     if unknown:
         raise DataError(
             f"ratings.dat rates {len(unknown)} user id(s) missing from users.dat, e.g. {unknown[:5]}",

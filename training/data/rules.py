@@ -76,7 +76,8 @@ def to_watch_data(rows: Interactions, options: LoadOptions) -> WatchData:
             )
     user_codes, _ = factorize(rows.users[keep])
     item_codes, item_uniques = factorize(rows.items[keep])
-    pairs = np.unique(user_codes * max(1, item_uniques.size) + item_codes)
+    pairs = np.sort(user_codes * max(1, item_uniques.size) + item_codes)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # the distinct pairs
     report["duplicates_removed"] = int(keep.size - pairs.size)
     if options.min_user_watches > 1 or options.min_item_watches > 1:
         pair_users, pair_items = np.divmod(pairs, max(1, item_uniques.size))

@@ -193,7 +193,11 @@ def build_watch_data(
     user_codes, user_ids = factorize(rating_user_ids)
     movie_codes, movie_ids = factorize(rating_movie_ids)
     key = user_codes * len(movie_ids) + movie_codes
-    order = np.lexsort((rating_timestamps if rating_timestamps is not None else key, key))
+    # Rows sorted by (key, timestamp): two stable sorts (np.lexsort is slower at 25 M rows).
+    order = np.arange(key.size)
+    if rating_timestamps is not None:
+        order = np.argsort(np.asarray(rating_timestamps), kind="stable")
+    order = order[np.argsort(key[order], kind="stable")]
     key_sorted = key[order]
     # Keep the last row of each run of equal keys (the latest timestamp when sorted by it).
     last = np.ones(key_sorted.size, bool)
