@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -11,14 +12,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 
-from common.ids import MAX_ID_LENGTH, id_problem
+from common.ids import ID_PATTERN, MAX_ID_LENGTH, id_problem
+
+_PATTERN = re.compile(ID_PATTERN)
 
 
 def possible_id(value: str) -> str:
-    """Refuse text that no source can have as an id (422), e.g. a control character."""
-    why = id_problem(value)
-    if why:
-        raise ValueError(f"not an id: {why}")
+    """Refuse (422) text that the schema's pattern refuses, saying why. The pattern is read
+    as Python's `re.match` (and JSON Schema validators in Python) read it, where `$` also
+    matches before a final newline: such a value passes here and is simply not found (404),
+    since no loaded id can hold a control character."""
+    if not _PATTERN.match(value):
+        raise ValueError(f"not an id: {id_problem(value)}")
     return value
 
 
@@ -26,14 +31,26 @@ _ID_DOC = (
     "the source's own id, as text: a MovieLens id is its decimal text ('405'), an "
     "interactions file keeps its ids ('tt0111161')"
 )
+# The pattern is stated in the schema; `possible_id` checks the same and says why.
+_SCHEMA = {"pattern": ID_PATTERN}
 UserId = Annotated[
     str,
-    Path(min_length=1, max_length=MAX_ID_LENGTH, description=f"user id: {_ID_DOC}"),
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description=f"user id: {_ID_DOC}",
+        json_schema_extra=_SCHEMA,
+    ),
     AfterValidator(possible_id),
 ]
 MovieId = Annotated[
     str,
-    Path(min_length=1, max_length=MAX_ID_LENGTH, description=f"movie id: {_ID_DOC}"),
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description=f"movie id: {_ID_DOC}",
+        json_schema_extra=_SCHEMA,
+    ),
     AfterValidator(possible_id),
 ]
 

@@ -2,8 +2,9 @@
 
 A MovieLens id is its decimal text ("405"); a generic source keeps its own ids
 ("tt0111161"). Every id must be usable as one URL path segment (`/recommend/{id}`), so it is
-1 to `MAX_ID_LENGTH` characters with no `/` and no control character. Numeric ids are
-decimal integers within int64.
+1 to `MAX_ID_LENGTH` characters with no `/`, no control character (Unicode category Cc) and
+no white space at either end. `ID_PATTERN` says the same as a regular expression (for the
+OpenAPI schema). Numeric ids are decimal integers within int64.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import unicodedata
 
 __all__ = [
+    "ID_PATTERN",
     "INT64_MAX",
     "INT64_MIN",
     "MAX_ID_LENGTH",
@@ -24,6 +26,12 @@ MAX_ID_LENGTH = 256
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
+# Characters never in an id: '/' and the control characters (category Cc).
+_NEVER = r"/\x00-\x1f\x7f-\x9f"
+# White space that is not a control character (what str.strip() removes besides Cc).
+_SPACE = r"\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+ID_PATTERN = f"^[^{_NEVER}{_SPACE}](?:[^{_NEVER}]*[^{_NEVER}{_SPACE}])?$"
+_ID = re.compile(ID_PATTERN)
 _DECIMAL = re.compile(r"-?[0-9]+")
 _CANONICAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
@@ -39,7 +47,7 @@ def id_problem(text: str) -> str | None:
     for char in text:
         if unicodedata.category(char) == "Cc":
             return f"it contains the control character {char!r}"
-    if text != text.strip():
+    if not _ID.fullmatch(text):
         return "it starts or ends with white space"
     return None
 

@@ -148,6 +148,9 @@ def test_parquet_reads_like_csv(files):
     pq.write_table(table, files / "ints.parquet")
     data, _ = _load(files / "ints.parquet")
     assert data.user_id_kind == "int" and data.movie_ids.tolist() == [7, 8]
+    pq.write_table(pa.table({"user": ["a", None], "item": ["x", "y"]}), files / "null.parquet")
+    with pytest.raises(DataError, match=r"null\.parquet, row 2: user id '' cannot be an id"):
+        load_source(str(files / "null.parquet"))
 
 
 def test_parquet_without_pyarrow_says_how_to_install(files, monkeypatch):

@@ -13,7 +13,7 @@ from app.model_state import Served
 from app.params import UserId
 from app.recommend import candidate_mask, picks_for_user, recommend
 from app.schemas import GenreCount, MovieRecommendation, RecommendResponse, Uncertainty
-from training.data.genres import GENRES
+from common.genres import GENRES
 
 router = APIRouter(tags=["recommendations"])
 

@@ -128,9 +128,13 @@ def _ids(values: np.ndarray, role: str, options: LoadOptions, locate: Locate) ->
     if values.dtype.kind in "iu" and options.id_type != "str":
         return values.astype(np.int64)
     if values.dtype.kind == "f":
-        raise DataError(f"{locate(0).split(',')[0]}: the {role} column holds decimals, not ids")
-    codes, uniques = pd.factorize(values)
-    texts = [str(u).strip() for u in uniques]
+        raise DataError(
+            f"{locate(0).rsplit(',', 1)[0]}: the {role} column holds decimal numbers; ids are "
+            "integers or text"
+        )
+    # Missing values (None, NaN) get their own code, and are then refused as empty ids.
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    texts = ["" if pd.isna(u) else str(u).strip() for u in uniques]
     for k, text in enumerate(texts):
         why = id_problem(text)
         if why:

@@ -14,36 +14,10 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 
+from common.genres import GENRES, NO_GENRE, UNKNOWN
 from training.data.errors import DataWarning
 
 __all__ = ["GENRES", "NO_GENRE", "GenreMapper", "normalize_genre"]
-
-GENRES: tuple[str, ...] = (
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "IMAX",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "Unknown",
-    "War",
-    "Western",
-    "(no genres listed)",
-)
-
-NO_GENRE = "(no genres listed)"
-UNKNOWN = "Unknown"
 
 # GroupLens spellings and common names that differ from the vocabulary (lower case).
 _ALIASES = {
