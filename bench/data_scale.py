@@ -182,7 +182,7 @@ def main() -> None:
         what = "whole matrix" if whole else f"slice of {xla['slice_users']:,} users, all movies"
         print(f"  XLA       {size(xla['xla_bytes'])} per device for the {what} "
               f"(formula {size(xla['formula_bytes'])}, x{xla['formula_over_xla']})")  # fmt: skip
-        label = "measured shape" if whole else "extrapolated by the formula"
+        label = "formula, checked against XLA above" if whole else "formula, extrapolated"
         for p, total in per_device.items():
             print(f"  {p} device(s): {size(total)} per device ({label}; D=20, C=2, T=50, "
                   f"{args.likelihood} likelihood)")  # fmt: skip
