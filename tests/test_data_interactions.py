@@ -206,3 +206,24 @@ def test_cli_accepts_the_interactions_flags(files, capsys):
     assert '"users": "str"' in out.out and "'Superhero' (1)" in out.err
     assert training_main([*argv, "--user-column", "nobody"]) == 2
     assert "no column 'nobody' (--user-column)" in capsys.readouterr().err
+
+
+def test_repeated_pairs_keep_their_latest_watch():
+    from training.data.watch import build_watch_data
+
+    rng = np.random.default_rng(3)
+    users, items, times = rng.integers(0, 5, 300), rng.integers(0, 7, 300), rng.integers(0, 9, 300)
+    data = build_watch_data(
+        source="repeats", rating_user_ids=users, rating_movie_ids=items,
+        movie_catalog=None, rating_timestamps=times,
+    )  # fmt: skip
+    latest: dict[tuple[int, int], int] = {}
+    for u, i, t in zip(users.tolist(), items.tolist(), times.tolist(), strict=True):
+        latest[(u, i)] = max(t, latest.get((u, i), t))
+    got = {
+        (int(data.user_ids[a]), int(data.movie_ids[b])): int(t)
+        for a, b, t in zip(data.user_index, data.movie_index, data.timestamps, strict=True)
+    }
+    assert got == latest
+    order = data.user_index.astype(np.int64) * data.num_movies + data.movie_index
+    assert (np.diff(order) > 0).all()  # sorted by user, then movie, no repeats
