@@ -8,6 +8,7 @@ and item passes (the k-core). The report says what each step removed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +75,15 @@ def to_watch_data(rows: Interactions, options: LoadOptions) -> WatchData:
                 f"{rows.source}: no rating is >= {options.min_rating:g} (--min-rating), so "
                 "there is nothing to fit; lower it"
             )
-    user_codes, _ = factorize(rows.users[keep])
-    item_codes, item_uniques = factorize(rows.items[keep])
-    pairs = np.sort(user_codes * max(1, item_uniques.size) + item_codes)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # the distinct pairs
-    report["duplicates_removed"] = int(keep.size - pairs.size)
+    rated = keep.size
     if options.min_user_watches > 1 or options.min_item_watches > 1:
-        pair_users, pair_items = np.divmod(pairs, max(1, item_uniques.size))
+        user_codes, _ = factorize(rows.users[keep])
+        item_codes, item_uniques = factorize(rows.items[keep])
+        width = max(1, item_uniques.size)
+        pairs = np.sort(user_codes * width + item_codes)
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
+        report["duplicates_removed"] = int(rated - pairs.size)
+        pair_users, pair_items = np.divmod(pairs, width)
         alive_u, alive_i, rounds = _k_core(
             pair_users, pair_items, options.min_user_watches, options.min_item_watches
         )
@@ -101,11 +104,17 @@ def to_watch_data(rows: Interactions, options: LoadOptions) -> WatchData:
                 f"with {options.min_item_watches} watchers (--min-user-watches, "
                 "--min-item-watches), so there is nothing to fit; lower them"
             )
-    return build_watch_data(
+    data = build_watch_data(
         source=rows.source,
         rating_user_ids=rows.users[keep],
         rating_movie_ids=rows.items[keep],
         movie_catalog=rows.catalog,
         rating_timestamps=None if rows.timestamps is None else rows.timestamps[keep],
         report=report,
+    )
+    if "duplicates_removed" in report:
+        return data
+    # Without the k-core, every repeat collapsed while building `data`.
+    return dataclasses.replace(
+        data, report={**report, "duplicates_removed": int(rated - data.num_watches)}
     )

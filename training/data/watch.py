@@ -165,21 +165,21 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _last_of_each_pair(key: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
-    """Row indices sorted by `key`, one per distinct key: the row with the latest timestamp
-    (the last such row in file order on a tie, or without timestamps)."""
-    order = np.argsort(key, kind="stable")
+    """Row indices sorted by `key`, one per distinct key: the row with the latest timestamp,
+    and among those (or without timestamps) the last in file order. One unstable sort
+    (numpy's vectorized quicksort); the choice within a key does not depend on it."""
+    order = np.argsort(key)
     sorted_key = key[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1])))
-    ends = np.append(starts[1:], key.size) - 1
     if starts.size == key.size:  # no repeated pair: the common case
         return order
-    if timestamps is None:
-        return order[ends]
-    stamps = np.asarray(timestamps)[order]
-    latest = np.maximum.reduceat(stamps, starts)
-    run = np.repeat(np.arange(starts.size), np.diff(np.append(starts, key.size)))
-    position = np.where(stamps == latest[run], np.arange(key.size), -1)
-    return order[np.maximum.reduceat(position, starts)]
+    candidates = order
+    if timestamps is not None:
+        stamps = np.asarray(timestamps)[order]
+        latest = np.maximum.reduceat(stamps, starts)
+        run = np.repeat(np.arange(starts.size), np.diff(np.append(starts, key.size)))
+        candidates = np.where(stamps == latest[run], order, -1)
+    return np.maximum.reduceat(candidates, starts)
 
 
 def _id_array(uniques: np.ndarray) -> np.ndarray:
