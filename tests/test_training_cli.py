@@ -102,7 +102,8 @@ def test_a_stuck_run_is_refused_and_force_publish_publishes_it_flagged(tmp_path)
     progress = tmp_path / "progress.jsonl"
     forced = _train(store, *stuck, "--resume", "--force-publish", progress=progress)
     assert forced.returncode == 0, forced.stderr
-    summary = json.loads(forced.stdout.strip().splitlines()[-1])
+    summary = json.loads(forced.stdout)
+    assert "warning: publishing anyway (--force-publish)" in forced.stderr
     phases = {json.loads(line)["phase"] for line in progress.read_text().splitlines()}
     assert not phases & {"burnin", "sampling"}  # nothing was sampled again
     assert summary["convergence"]["converged"] is False

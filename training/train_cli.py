@@ -295,7 +295,11 @@ def fit_and_publish(
             refusal = e
         else:
             if reasons:
-                print("publishing anyway (--force-publish): " + "; ".join(reasons))
+                print(
+                    "warning: publishing anyway (--force-publish), flagged as unconverged: "
+                    + "; ".join(reasons),
+                    file=sys.stderr,
+                )
             progress(
                 {
                     "phase": "saving",
