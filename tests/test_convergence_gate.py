@@ -115,3 +115,37 @@ def test_a_run_that_did_not_move_is_refused_unless_forced(change, reason):
 
 def test_the_refusal_exit_code_is_distinct():
     assert PUBLISH_REFUSED_EXIT_CODE not in (0, 1, 2, 3)
+
+
+class _Stuck:
+    """What `train` returns on process 0 for a run whose chains never moved."""
+
+    diagnostics = diagnostics(mean_acceptance=0.0, moves_per_chain=[0, 0])
+
+
+@pytest.mark.parametrize("primary", [True, False])
+def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_path, primary):
+    """Process 0 refuses; the others learn it from the broadcast instead of a version id."""
+    import training.distributed
+    import training.multihost
+    import training.train
+    from training.cli import build_parser
+    from training.train_cli import config_from_args, fit_and_publish
+
+    sent: list[str | None] = []
+
+    def broadcast_text(text):  # process 0's text reaches every process
+        sent.append(text)
+        return text if primary else "!refused"
+
+    monkeypatch.setattr(training.train, "train", lambda *a, **k: _Stuck() if primary else None)
+    monkeypatch.setattr(training.multihost, "broadcast_text", broadcast_text)
+    monkeypatch.setattr(training.distributed, "is_primary", lambda: primary)
+    args = build_parser().parse_args(["train", "--preset", "smoke", "--store", str(tmp_path)])
+    with pytest.raises(PublishRefused) as refused:
+        fit_and_publish(args, config_from_args(args), data=None)
+    if primary:
+        assert sent == ["!refused"] and "chains 0, 1 accepted none" in str(refused.value)
+    else:
+        assert sent == [None] and "process 0 refused to publish" in str(refused.value)
+    assert not (tmp_path / "versions").exists()
