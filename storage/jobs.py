@@ -57,6 +57,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_status_seq ON jobs (status, seq);
     """,
+    # The run's sizes, known before compiling: watch matrix, memory per device and host (JSON).
+    "ALTER TABLE jobs ADD COLUMN sizes TEXT",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -101,6 +103,7 @@ class Job:
     pid: int | None
     cancel_requested: bool
     attempts: int
+    sizes: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -126,6 +129,7 @@ class JobPage:
 def _row_to_job(row: sqlite3.Row) -> Job:
     values = {key: row[key] for key in row.keys() if key != "seq"}  # noqa: SIM118
     values["config"] = json.loads(values["config"])
+    values["sizes"] = json.loads(values["sizes"]) if values.get("sizes") else None
     values["cancel_requested"] = bool(values["cancel_requested"])
     return Job(**values)
 
@@ -267,11 +271,17 @@ class JobStore:
         """Record a progress payload (keys of PROGRESS_FIELDS; others are ignored) on a
         running job. Returns False, changing nothing, when the job is not running."""
         fields = {k: progress[k] for k in PROGRESS_FIELDS if k in progress}
+        if progress.get("sizes"):
+            fields["sizes"] = json.dumps(progress["sizes"], default=_plain)
         sets = "".join(f"{k} = ?, " for k in fields)
         with self._connect() as conn:
             cursor = conn.execute(
                 f"UPDATE jobs SET {sets}updated_at = ? WHERE id = ? AND status = 'running'",
-                (*(_plain(v) for v in fields.values()), time.time(), job_id),
+                (
+                    *(v if k == "sizes" else _plain(v) for k, v in fields.items()),
+                    time.time(),
+                    job_id,
+                ),
             )
         if cursor.rowcount == 0:
             self.get(job_id)  # raises JobNotFoundError for an unknown id

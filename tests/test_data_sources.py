@@ -170,7 +170,7 @@ def test_zip_without_expected_folder(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("something/else.txt", "hello")
     with pytest.raises(
-        DataError, match=r"wrong\.zip: the zip holds no ml-1m folder.*something/else\.txt"
+        DataError, match=r"wrong\.zip: the zip holds no ml-1m or ml-10m .*something/else\.txt"
     ):
         load_source(str(path))
 
@@ -187,7 +187,7 @@ def test_missing_path_and_non_dataset(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
         load_source(str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="neither ml-1m files"):
+    with pytest.raises(DataError, match="the folder holds no ml-1m or ml-10m"):
         load_source(str(tmp_path / "empty"))
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(DataError, match="not a zip archive"):

@@ -34,12 +34,13 @@ def test_dockerfile_copies_existing_paths():
 def test_dockerfile_installs_every_package_and_runs_a_declared_script():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     copied = {shlex.split(rest)[0] for op, rest in _dockerfile() if op == "COPY"}
-    for package in ("app", "training", "storage"):
+    for package in ("app", "training", "storage", "common"):
         assert package in copied and (ROOT / package / "__init__.py").is_file()
     assert pyproject["tool"]["setuptools"]["packages"]["find"]["include"] == [
         "app*",
         "training*",
         "storage*",
+        "common*",
     ]
     cmd = [rest for op, rest in _dockerfile() if op == "CMD"][-1]
     program = re.findall(r'"([^"]+)"', cmd)[0]

@@ -32,6 +32,7 @@ from training.convergence import (
     check_publishable,
 )
 from training.data import DataError
+from training.data_flags import add_data_options, options_from_args
 from training.distributed import MODES, Cluster, DistributedError, cluster_from
 from training.gate_cli import add_gate_arguments, check_run_flags, thresholds_from_args
 from training.mesh import MeshError
@@ -78,7 +79,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset", default="default", choices=sorted(PRESETS), help="(default: default)"
     )
-    p.add_argument("--data", help="data source: synthetic[:users=N,...] | ml-1m | ml-100k | PATH")
+    p.add_argument(
+        "--data",
+        help="data source: synthetic[:users=N,...] | ml-1m | ml-25m | ... | PATH to a "
+        "MovieLens zip/folder or an interactions .csv/.tsv/.parquet (docs/data-sources.md)",
+    )
     p.add_argument(
         "--data-root",
         default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
@@ -133,6 +138,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="exit (code 3) when one segment takes longer than this many seconds "
         "(bounds a run whose peer process is stuck)",
     )
+    add_data_options(p)
     add_gate_arguments(p)
     _add_distributed(p)
 
@@ -365,7 +371,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = configure(args)
         from training.data import load_source
 
-        data = load_source(config.data, data_root=args.data_root)
+        data = load_source(config.data, data_root=args.data_root, options=options_from_args(args))
         version, result = fit_and_publish(args, config, data, extra_progress=reporter)
         if reporter is not None and version is not None:
             reporter.succeeded(version)

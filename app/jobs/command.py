@@ -18,6 +18,15 @@ FLAGS: dict[str, str] = {
     "seed": "--seed",
     "latent_dim": "--latent-dim",
     "devices": "--devices",
+    "items": "--items",
+    "min_rating": "--min-rating",
+    "min_user_watches": "--min-user-watches",
+    "min_item_watches": "--min-item-watches",
+    "user_column": "--user-column",
+    "item_column": "--item-column",
+    "rating_column": "--rating-column",
+    "timestamp_column": "--timestamp-column",
+    "id_type": "--id-type",
     "force_publish": "--force-publish",  # a switch: passed alone when true
 }
 

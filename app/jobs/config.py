@@ -21,6 +21,8 @@ class JobConfig(BaseModel):
                 {"preset": "default", "data": "synthetic", "num_chains": 4, "seed": 7},
                 {"preset": "cpu", "data": "ml-1m", "devices": 2},
                 {"preset": "cpu", "data": "uploads/ml-1m.zip"},
+                {"preset": "cpu", "data": "ml-25m", "min_rating": 4.0, "min_user_watches": 5},
+                {"preset": "cpu", "data": "logs/views.csv", "items": "logs/items.csv"},
                 {"preset": "smoke", "force_publish": True},
             ]
         },
@@ -33,9 +35,37 @@ class JobConfig(BaseModel):
         None,
         min_length=1,
         max_length=1024,
-        description="`synthetic[:users=N,movies=M,dim=D,seed=S]`, `ml-1m`, `ml-100k`, "
-        "`tfds:movielens/1m-ratings`, or a path inside the data root (SHARDLENS_DATA_DIR); "
+        description="`synthetic[:users=N,movies=M,dim=D,seed=S]`, a MovieLens release "
+        "(`ml-1m`, `ml-25m`, ...), `tfds:movielens/1m-ratings`, or a path inside the data root "
+        "(SHARDLENS_DATA_DIR) to a MovieLens zip/folder or an interactions .csv/.tsv/.parquet; "
         "omitted: the preset's source",
+    )
+    items: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="items file (item, title, genres) for an interactions file: a path inside "
+        "the data root",
+    )
+    min_rating: float | None = Field(
+        None, ge=-1e9, le=1e9, description="a watch is a rating >= this (default: any rating)"
+    )
+    min_user_watches: int | None = Field(
+        None, ge=1, le=1_000_000, description="k-core: users need this many watches"
+    )
+    min_item_watches: int | None = Field(
+        None, ge=1, le=1_000_000, description="k-core: items need this many watchers"
+    )
+    user_column: str | None = Field(None, min_length=1, max_length=200, description="user column")
+    item_column: str | None = Field(None, min_length=1, max_length=200, description="item column")
+    rating_column: str | None = Field(
+        None, min_length=1, max_length=200, description="rating column"
+    )
+    timestamp_column: str | None = Field(
+        None, min_length=1, max_length=200, description="timestamp column"
+    )
+    id_type: Literal["auto", "str", "int"] | None = Field(
+        None, description="ids of an interactions file: auto (default), str or int"
     )
     num_chains: int | None = Field(None, ge=1, le=64, description="HMC chains")
     num_leapfrog_steps: int | None = Field(None, ge=1, le=1000, description="per HMC step")
@@ -50,9 +80,12 @@ class JobConfig(BaseModel):
         "without it such a run fails with the reason and what to change",
     )
 
-    def to_record(self, *, data: str | None) -> dict[str, Any]:
-        """The config stored with the job (the data source as validated/resolved)."""
+    def to_record(self, *, data: str | None, items: str | None = None) -> dict[str, Any]:
+        """The config stored with the job (the data source and items file as
+        validated/resolved)."""
         values = self.model_dump(exclude_none=True)
         if data is not None:
             values["data"] = data
+        if items is not None:
+            values["items"] = items
         return values

@@ -71,6 +71,12 @@ class JobRecord(BaseModel):
     attempts: int = Field(description="training processes started for this job")
     cancel_requested: bool
     pid: int | None = Field(description="process id of the latest attempt")
+    sizes: dict[str, Any] | None = Field(
+        None,
+        description="known before compiling: the watch matrix (users, movies, watches, "
+        "density) and the bytes the run needs per device and on the host, against what is "
+        "available; `summary` says it in words",
+    )
 
     @classmethod
     def of(cls, job: Job) -> JobRecord:
@@ -100,6 +106,7 @@ class JobRecord(BaseModel):
             attempts=job.attempts,
             cancel_requested=job.cancel_requested,
             pid=job.pid,
+            sizes=job.sizes,
         )
 
 

@@ -14,7 +14,7 @@ from app.jobs.config import JobConfig
 from app.jobs.logs import log_path, tail_lines
 from app.jobs.runner import JobRunner
 from app.jobs.schemas import JobList, JobLogs, JobRecord, Status
-from app.jobs.sources import DataSourceError, validate_source
+from app.jobs.sources import DataSourceError, validate_items, validate_source
 from app.schemas import ErrorBody, ValidationErrorBody
 from storage.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStore
 
@@ -114,15 +114,19 @@ async def create_job(
     runner: RunnerDep,
     settings: SettingsDep,
 ) -> JobRecord:
-    data = None
-    if config.data is not None:
-        try:
+    data = items = None
+    try:
+        if config.data is not None:
             data = validate_source(config.data, data_root=settings.data_dir)
-        except DataSourceError as exc:
-            raise RequestValidationError(
-                [{"loc": ("body", "data"), "msg": str(exc), "type": "value_error"}]
-            ) from None
-    job = await run_in_threadpool(store.create, config=config.to_record(data=data))
+        if config.items is not None:
+            items = validate_items(config.items, data_root=settings.data_dir)
+    except DataSourceError as exc:
+        field = "items" if data is not None or config.data is None else "data"
+        raise RequestValidationError(
+            [{"loc": ("body", field), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    record = config.to_record(data=data, items=items)
+    job = await run_in_threadpool(store.create, config=record)
     if runner is not None:
         runner.wake()
     return _accepted(response, job)
