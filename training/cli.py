@@ -11,14 +11,16 @@ from collections.abc import Callable, Sequence
 
 from training.data import DataError, format_summary, load_source, summarize
 from training.evaluate_cli import add_evaluate
-from training.train_cli import add_train
+from training.train_cli import add_no_cache, add_train
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    data = load_source(args.source, data_root=args.data_root)
+    data = load_source(
+        args.source, data_root=args.data_root, store=args.store, use_cache=not args.no_cache
+    )
     summary = summarize(data)
     if args.json:
         print(json.dumps(summary))
@@ -39,13 +41,22 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         default="synthetic",
         help="synthetic[:users=N,movies=M,dim=D,seed=S] | PATH to ml-1m/ml-100k zip or folder | "
-        "ml-1m | ml-100k | tfds:movielens/1m-ratings (default: synthetic)",
+        "ml-1m | ml-100k | tfds:movielens/1m-ratings | tfds:movielens/100k-ratings "
+        "(default: synthetic)",
     )
     p.add_argument(
         "--data-root",
         default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
-        help="folder holding named datasets ml-1m(.zip), ml-100k(.zip) (env SHARDLENS_DATA_DIR)",
+        help="folder holding named datasets ml-1m(.zip), ml-100k(.zip), and the cache of "
+        "parsed tfds data (env SHARDLENS_DATA_DIR)",
     )
+    p.add_argument(
+        "--store",
+        default=os.environ.get("SHARDLENS_STORE_DIR", "var/store"),
+        help="posterior store: holds the tfds cache when the data root is read-only "
+        "(env SHARDLENS_STORE_DIR)",
+    )
+    add_no_cache(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_cmd_data)
 

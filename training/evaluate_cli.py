@@ -59,7 +59,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from training.evaluation import evaluate_posterior, holdout_split
         from training.evaluation.plots import evaluation_pngs
 
-        data = load_source(config.data, data_root=args.data_root)
+        data = load_source(
+            config.data, data_root=args.data_root, store=args.store, use_cache=not args.no_cache
+        )
         split = holdout_split(data, fraction=args.holdout, strategy=args.split, seed=config.seed)
         reports: list[dict[str, Any]] = []
 

@@ -65,17 +65,32 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_train)
 
 
+def add_no_cache(p: argparse.ArgumentParser) -> None:
+    """`--no-cache`: decode a tfds source again instead of using its cached parse."""
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="tfds sources: read the prepared dataset again instead of the cache of its "
+        "parsed watch data (the cache is refreshed)",
+    )
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The flags shared by `train` and `evaluate`."""
     p.add_argument(
         "--preset", default="default", choices=sorted(PRESETS), help="(default: default)"
     )
-    p.add_argument("--data", help="data source: synthetic[:users=N,...] | ml-1m | ml-100k | PATH")
+    p.add_argument(
+        "--data",
+        help="data source: synthetic[:users=N,...] | ml-1m | ml-100k | tfds:movielens/1m-ratings "
+        "| PATH",
+    )
     p.add_argument(
         "--data-root",
         default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
-        help="folder holding named datasets (env SHARDLENS_DATA_DIR)",
+        help="folder holding named datasets and the tfds cache (env SHARDLENS_DATA_DIR)",
     )
+    add_no_cache(p)
     p.add_argument("--devices", type=int, help="devices on the mesh (fake CPU devices on CPU)")
     p.add_argument(
         "--store",
@@ -349,7 +364,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = configure(args)
         from training.data import load_source
 
-        data = load_source(config.data, data_root=args.data_root)
+        data = load_source(
+            config.data, data_root=args.data_root, store=args.store, use_cache=not args.no_cache
+        )
         version, result = fit_and_publish(args, config, data, extra_progress=reporter)
         if reporter is not None and version is not None:
             reporter.succeeded(version)

@@ -7,7 +7,7 @@ from pathlib import Path
 from training.data.errors import DataError
 from training.data.grouplens import read_grouplens
 from training.data.synthetic import SyntheticSpec, generate
-from training.data.tfds_source import read_tfds
+from training.data.tfds import read_tfds
 from training.data.watch import WatchData
 
 NAMED_SOURCES = ("synthetic", "ml-1m", "ml-100k")
@@ -47,21 +47,30 @@ def _named_path(name: str, data_root: Path) -> Path:
     )
 
 
-def load_source(source: str, *, data_root: str | Path | None = None) -> WatchData:
+def load_source(
+    source: str,
+    *,
+    data_root: str | Path | None = None,
+    store: str | Path | None = None,
+    use_cache: bool = True,
+) -> WatchData:
     """Turn a source description into `WatchData`.
 
     Sources: `synthetic[:users=N,movies=M,dim=D,seed=S]`; `ml-1m` or `ml-100k` (looked up in
-    `data_root`); `tfds:movielens/1m-ratings` or `tfds:movielens/100k-ratings`; or a path to
-    a GroupLens ml-1m/ml-100k zip or folder.
+    `data_root`); `tfds:movielens/1m-ratings` or `tfds:movielens/100k-ratings` (prepared in
+    `$TFDS_DATA_DIR`; the parsed result is cached under `data_root`, or under `store` when
+    the data root is read-only, unless `use_cache` is false); or a path to a GroupLens
+    ml-1m/ml-100k zip or folder.
     """
     source = source.strip()
     if not source:
         raise DataError("empty data source; use 'synthetic', a dataset path, or 'tfds:NAME'")
     if source == "synthetic" or source.startswith("synthetic:"):
         return generate(parse_synthetic(source))
+    root = Path(data_root) if data_root is not None else Path("var/data")
     if source.startswith("tfds:"):
-        return read_tfds(source.removeprefix("tfds:"))
+        roots = [root] + ([Path(store)] if store is not None else [])
+        return read_tfds(source.removeprefix("tfds:"), cache_roots=roots if use_cache else ())
     if source in ("ml-1m", "ml-100k"):
-        root = Path(data_root) if data_root is not None else Path("var/data")
         return read_grouplens(_named_path(source, root))
     return read_grouplens(source)
