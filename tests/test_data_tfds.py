@@ -336,3 +336,30 @@ def test_watch_arrays_have_the_types_of_the_grouplens_reader(prepared, ml1m_dir)
         assert getattr(from_tfds, field).dtype == getattr(from_zip, field).dtype, field
     assert isinstance(from_tfds.titles[0], str) and isinstance(from_tfds.genres[0], tuple)
     assert np.array_equal(np.sort(from_tfds.user_ids), np.sort(from_zip.user_ids))
+
+
+@pytest.mark.skipif(
+    not tfds_reader.tensorflow_installed(),
+    reason="needs TensorFlow, which CI does not install (the tfrecord path is TensorFlow's)",
+)
+def test_tfrecord_preparation_is_read_with_tensorflow(tmp_path, monkeypatch):
+    data_dir = tmp_path / "tensorflow_datasets"
+    monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
+    extracted = write_grouplens("1m-ratings", tmp_path / "grouplens")
+    version = prepare_movielens("1m-ratings", extracted, data_dir, file_format="tfrecord")
+    assert list(version.glob("*.tfrecord-*"))
+    from_tfds = load_source(f"tfds:{ML1M}", use_cache=False)
+    from_zip = load_source(str(extracted / "ml-1m"))
+    assert _by_public_id(from_tfds) == _by_public_id(from_zip)
+
+
+def test_record_numbers_name_the_shard_and_its_own_record():
+    from training.data.tfds.shards import Shard
+
+    where = tfds_reader._record_names(
+        [Shard(pathlib.Path("a.array_record"), 0, 3), Shard(pathlib.Path("b.array_record"), 2, 4)]
+    )
+    assert where(0) == "a.array_record, record 0"
+    assert where(2) == "a.array_record, record 2"
+    assert where(3) == "b.array_record, record 2"  # the split skips b's first two records
+    assert where(6) == "b.array_record, record 5"
