@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def _file_format(builder: Any) -> str:
     return "tfrecord" if file_format is None else str(file_format.value)  # None: tfds's default
 
 
-def _record_names(shards: Sequence[Shard]) -> Any:
+def _record_names(shards: Sequence[Shard]) -> Callable[[int], str]:
     starts = []
     total = 0
     for shard in shards:
@@ -131,7 +131,8 @@ def _progress(total: int, name: str, enabled: bool | None) -> Any:
     )
 
 
-def _decode(builder: Any, name: str, reader: str, progress: bool | None) -> WatchData:
+def _decode(builder: Any, name: str, progress: bool | None) -> WatchData:
+    reader = choose_reader(_file_format(builder), tensorflow=tensorflow_installed())
     features = builder.info.features
     missing = [f for f in REQUIRED_FEATURES if f not in features]
     if missing:
@@ -178,9 +179,8 @@ def read_tfds(
         raise DataError(f"unsupported tfds dataset {name!r}; choose one of {', '.join(SUPPORTED)}")
     tfds = _import_tfds(name)
     builder = _open_builder(tfds, name, data_dir)
-    reader = choose_reader(_file_format(builder), tensorflow=tensorflow_installed())
     if not cache_roots:
-        return _decode(builder, name, reader, progress)
+        return _decode(builder, name, progress)
     roots = [Path(root) for root in cache_roots]
     version = str(builder.info.version)
     files = [p for p in Path(builder.data_dir).iterdir() if p.is_file()]
@@ -191,12 +191,12 @@ def read_tfds(
             return cached
     with writable_slot(roots) as writable:
         if writable is None:
-            return _decode(builder, name, reader, progress)
+            return _decode(builder, name, progress)
         path = cache_path(writable, name, version)
         # Another process may have written it while this one waited for the lock.
         cached = load_cached(path, key)
         if cached is not None:
             return cached
-        data = _decode(builder, name, reader, progress)
+        data = _decode(builder, name, progress)
         save_cached(path, data, key)
         return data
