@@ -3,15 +3,17 @@
 Writes synthetic GroupLens files of ml-1m's size (1,000,209 ratings, 6,040 users, 3,706
 movies) and ml-100k's (100,000 ratings, 943 users, 1,682 movies), prepares them as
 `movielens/1m-ratings` and `movielens/100k-ratings` in the array_record format with tfds's
-own builder (as `tests/tfds_files.py` does: once, kept in --workdir; about 9 minutes for
+own builder (as `tests/tfds_files.py` does: once, kept in --workdir; 9 to 30 minutes for
 ml-1m on a busy 2-core machine), then loads each in fresh processes:
 
 - cold: the first load, decoding every record (and writing the cache);
 - cached: the next load, from the cache.
 
 Times are measured in-process after the imports (tfds, numpy, this project). CPU is user +
-system time of the load; on an idle machine the wall time is close to it, on a loaded one
-(see the load average printed) it is longer. Peak RSS is the process's high-water mark.
+system time of the load (array_record's reader decompresses on a thread pool, so on an
+idle machine the wall time can be below it); on a loaded machine (see the load average
+printed) the wall time is longer. Peak RSS is the loading process's
+high-water mark (VmHWM), imports included; the RSS after the imports is printed beside it.
 
     PYTHONPATH=. .venv/bin/python bench/tfds_load.py              # both sizes
     PYTHONPATH=. .venv/bin/python bench/tfds_load.py --size 1m --repeat 3
@@ -110,6 +112,16 @@ def prepare(size: str, workdir: Path) -> Path:
     return data_dir
 
 
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmHWM: peak RSS since exec;
+    getrusage's ru_maxrss would carry over the parent's peak across fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
 def child(size: str, data_dir: str, cache_root: str) -> None:
     """One load in this process; prints a JSON line of figures."""
     import tensorflow_datasets  # noqa: F401  (imports are not timed)
@@ -117,7 +129,7 @@ def child(size: str, data_dir: str, cache_root: str) -> None:
     from training.data.tfds import read_tfds
 
     before = resource.getrusage(resource.RUSAGE_SELF)
-    rss_after_imports = before.ru_maxrss / 1024
+    rss_after_imports = _status_mib("VmHWM")
     wall = time.perf_counter()
     data = read_tfds(f"movielens/{size}-ratings", data_dir=data_dir, cache_roots=[cache_root])
     wall = time.perf_counter() - wall
@@ -128,7 +140,7 @@ def child(size: str, data_dir: str, cache_root: str) -> None:
             {
                 "wall_s": wall,
                 "cpu_s": cpu,
-                "peak_rss_mib": after.ru_maxrss / 1024,
+                "peak_rss_mib": _status_mib("VmHWM"),
                 "rss_after_imports_mib": rss_after_imports,
                 "shape": [data.num_users, data.num_movies, data.num_watches],
             }
