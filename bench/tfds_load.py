@@ -17,6 +17,7 @@ high-water mark (VmHWM), imports included; the RSS after the imports is printed 
 
     PYTHONPATH=. .venv/bin/python bench/tfds_load.py              # both sizes
     PYTHONPATH=. .venv/bin/python bench/tfds_load.py --size 1m --repeat 3
+    PYTHONPATH=. .venv/bin/python bench/tfds_load.py --size 100k --scale 0.01 --workdir /tmp/x
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ def _cells(rng: np.random.Generator, ratings: int, users: int, movies: int) -> n
     return both[np.sort(first)][:ratings]
 
 
-def write_synthetic(size: str, extracted: Path, seed: int = 0) -> None:
-    """GroupLens files of the given size, in the exact ml-1m or ml-100k format."""
+def write_synthetic(size: str, extracted: Path, *, scale: float = 1.0, seed: int = 0) -> None:
+    """GroupLens files of the given size, in the exact ml-1m or ml-100k format. `scale`
+    shrinks the ratings by itself and users and movies by its square root (same density)."""
     release, ratings, users, movies = SIZES[size]
+    ratings = round(ratings * scale)
+    users, movies = (round(count * scale**0.5) for count in (users, movies))
     rng = np.random.default_rng(seed)
     cells = _cells(rng, ratings, users, movies)
     user, movie = cells // movies + 1, cells % movies + 1
@@ -92,7 +96,7 @@ def write_synthetic(size: str, extracted: Path, seed: int = 0) -> None:
         )
 
 
-def prepare(size: str, workdir: Path) -> Path:
+def prepare(size: str, workdir: Path, *, scale: float = 1.0) -> Path:
     """The tfds data dir holding `movielens/<size>-ratings`, prepared once."""
     from tests.tfds_files import prepare_movielens
 
@@ -103,7 +107,7 @@ def prepare(size: str, workdir: Path) -> Path:
     extracted = workdir / f"grouplens-{size}"
     shutil.rmtree(extracted, ignore_errors=True)
     print(f"writing synthetic GroupLens {size} files ...", flush=True)
-    write_synthetic(size, extracted)
+    write_synthetic(size, extracted, scale=scale)
     started = time.perf_counter()
     print(f"preparing movielens/{size}-ratings with tfds's builder (array_record) ...", flush=True)
     prepare_movielens(f"{size}-ratings", extracted, data_dir)
@@ -161,6 +165,9 @@ def main() -> None:
     parser.add_argument("--size", choices=[*SIZES, "both"], default="both")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "tfds")
     parser.add_argument("--repeat", type=int, default=1, help="cold+cached pairs per size")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="shrink the sizes (a smoke run; new --workdir)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -168,7 +175,7 @@ def main() -> None:
         return
     sizes = list(SIZES) if args.size == "both" else [args.size]
     for size in sizes:
-        data_dir = prepare(size, args.workdir)
+        data_dir = prepare(size, args.workdir, scale=args.scale)
         for run in range(args.repeat):
             cache_root = args.workdir / f"cache-{size}"
             shutil.rmtree(cache_root, ignore_errors=True)
