@@ -137,6 +137,8 @@ def test_cache_is_written_reused_bypassed_and_invalidated(prepared, tmp_path, mo
 
     load_source(f"tfds:{ML1M}", data_root=root, use_cache=False)
     assert len(decodes) == 2  # --no-cache reads the dataset again
+    load_source(f"tfds:{ML1M}", data_root=tmp_path / "other-root", use_cache=False)
+    assert not (tmp_path / "other-root").exists() and len(decodes) == 3  # and writes no cache
 
     # Prepare the dataset again with one rating fewer: the cache must not serve the old data.
     import shutil
@@ -145,10 +147,10 @@ def test_cache_is_written_reused_bypassed_and_invalidated(prepared, tmp_path, mo
     ratings = "".join(f"{u}::{m}::{r}::{t}\n" for u, m, r, t in ML1M_RATINGS[:-2])
     prepared(**{"ratings.dat": ratings.encode()})
     changed = load_source(f"tfds:{ML1M}", data_root=root)
-    assert len(decodes) == 3
+    assert len(decodes) == 4
     assert changed.num_watches == first.num_watches - 1
     assert load_source(f"tfds:{ML1M}", data_root=root).fingerprint() == changed.fingerprint()
-    assert len(decodes) == 3
+    assert len(decodes) == 4
 
 
 def test_cache_goes_under_the_store_when_the_data_root_is_read_only(

@@ -66,12 +66,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def add_no_cache(p: argparse.ArgumentParser) -> None:
-    """`--no-cache`: decode a tfds source again instead of using its cached parse."""
+    """`--no-cache`: decode a tfds source again, without reading or writing its cache."""
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="tfds sources: read the prepared dataset again instead of the cache of its "
-        "parsed watch data (the cache is refreshed)",
+        help="tfds sources: decode the prepared dataset again, neither reading nor writing "
+        "the cache of its parsed watch data",
     )
 
 
