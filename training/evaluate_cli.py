@@ -62,7 +62,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from training.evaluation.plots import evaluation_pngs
         from training.evaluation.split import describe_ties
 
-        data = load_source(config.data, data_root=args.data_root, options=options_from_args(args))
+        data = load_source(
+            config.data,
+            data_root=args.data_root,
+            options=options_from_args(args),
+            store=args.store,
+            use_cache=not args.no_cache,
+        )
         split = holdout_split(data, fraction=args.holdout, strategy=args.split, seed=config.seed)
         tie_warning = describe_ties(split.ties, scored_users=int(split.scored_users.size))
         if tie_warning:

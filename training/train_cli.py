@@ -74,6 +74,16 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_train)
 
 
+def add_no_cache(p: argparse.ArgumentParser) -> None:
+    """`--no-cache`: decode a tfds source again, without reading or writing its cache."""
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="tfds sources: decode the prepared dataset again, neither reading nor writing "
+        "the cache of its parsed watch data",
+    )
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The flags shared by `train` and `evaluate`."""
     p.add_argument(
@@ -82,13 +92,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         help="data source: synthetic[:users=N,...] | ml-1m | ml-25m | ... | PATH to a "
-        "MovieLens zip/folder or an interactions .csv/.tsv/.parquet (docs/data-sources.md)",
+        "MovieLens zip/folder or an interactions .csv/.tsv/.parquet | tfds:movielens/1m-ratings "
+        "(docs/data-sources.md)",
     )
     p.add_argument(
         "--data-root",
         default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
-        help="folder holding named datasets (env SHARDLENS_DATA_DIR)",
+        help="folder holding named datasets and the tfds cache (env SHARDLENS_DATA_DIR)",
     )
+    add_no_cache(p)
     p.add_argument("--devices", type=int, help="devices on the mesh (fake CPU devices on CPU)")
     p.add_argument(
         "--store",
@@ -371,7 +383,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = configure(args)
         from training.data import load_source
 
-        data = load_source(config.data, data_root=args.data_root, options=options_from_args(args))
+        data = load_source(
+            config.data,
+            data_root=args.data_root,
+            options=options_from_args(args),
+            store=args.store,
+            use_cache=not args.no_cache,
+        )
         version, result = fit_and_publish(args, config, data, extra_progress=reporter)
         if reporter is not None and version is not None:
             reporter.succeeded(version)

@@ -10,7 +10,7 @@ from training.data.grouplens import read_grouplens
 from training.data.options import LoadOptions
 from training.data.rules import to_watch_data
 from training.data.synthetic import SyntheticSpec, generate
-from training.data.tfds_source import read_tfds
+from training.data.tfds import read_tfds
 from training.data.watch import WatchData
 
 __all__ = ["MOVIELENS_RELEASES", "NAMED_SOURCES", "load_source", "parse_synthetic"]
@@ -59,14 +59,21 @@ def _named_path(name: str, data_root: Path) -> Path:
 
 
 def load_source(
-    source: str, *, data_root: str | Path | None = None, options: LoadOptions | None = None
+    source: str,
+    *,
+    data_root: str | Path | None = None,
+    options: LoadOptions | None = None,
+    store: str | Path | None = None,
+    use_cache: bool = True,
 ) -> WatchData:
     """Turn a source description into `WatchData`, applying `options` (what counts as a
     watch, k-core, and how a generic file is read).
 
     Sources: `synthetic[:users=N,movies=M,dim=D,seed=S]`; a MovieLens release by name
     (`ml-1m`, `ml-25m`, ... looked up in `data_root`) or as a path to its zip or folder;
-    `tfds:movielens/1m-ratings` or `tfds:movielens/100k-ratings`; or an interactions file
+    `tfds:movielens/1m-ratings` or `tfds:movielens/100k-ratings` (prepared in
+    `$TFDS_DATA_DIR`; the parsed result is cached under `data_root`, or under `store` when
+    the data root is read-only, unless `use_cache` is false); or an interactions file
     (`.csv`, `.tsv`, `.parquet`).
     """
     options = (options or LoadOptions()).validate()
@@ -87,11 +94,12 @@ def load_source(
         )
     if source == "synthetic" or source.startswith("synthetic:"):
         return generate(parse_synthetic(source))
+    root = Path(data_root) if data_root is not None else Path("var/data")
     if source.startswith("tfds:"):
-        return read_tfds(source.removeprefix("tfds:"))
+        roots = [root] + ([Path(store)] if store is not None else [])
+        return read_tfds(source.removeprefix("tfds:"), cache_roots=roots if use_cache else ())
     if generic:
         return to_watch_data(read_interactions(source, options), options)
     if source in MOVIELENS_RELEASES:
-        root = Path(data_root) if data_root is not None else Path("var/data")
         return to_watch_data(read_grouplens(_named_path(source, root)), options)
     return to_watch_data(read_grouplens(source), options)
