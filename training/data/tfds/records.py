@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from training.data.errors import DataError
-from training.data.genres import normalize_genre
+from training.data.genres import GenreMapper
 from training.data.watch import WatchData, build_watch_data
 
 __all__ = ["REQUIRED_FEATURES", "Ratings", "decode_examples", "to_watch_data"]
@@ -112,14 +112,16 @@ def _catalog(
     raw: dict[bytes, tuple[bytes, list[int]]], genre_names: Sequence[str]
 ) -> dict[bytes, tuple[str, tuple[str, ...]]]:
     catalog = {}
+    to_genres = GenreMapper("movie_genres")
     for movie, (title, labels) in raw.items():
         if any(not 0 <= label < len(genre_names) for label in labels):
             raise DataError(
                 f"movie {movie.decode(errors='replace')}: genre label outside the "
                 f"{len(genre_names)} names of movie_genres: {labels}"
             )
-        genres = tuple(normalize_genre(genre_names[label]) for label in labels)
+        genres = to_genres(genre_names[label] for label in labels)
         catalog[movie] = (title.decode("utf-8"), genres)
+    to_genres.warn()
     return catalog
 
 
