@@ -8,6 +8,7 @@ the user-sharded draws to process 0, which alone reports progress and gets the r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -119,6 +120,7 @@ def train(
     stop_after: int | None = None,
     segment_timeout_s: float | None = None,
     gather_bytes: int = GATHER_BYTES,
+    on_boundary: Callable[[int], None] | None = None,
 ) -> TrainResult | None:
     """Run HMC for `config` on `data`.
 
@@ -129,6 +131,9 @@ def train(
     (run, gather, checkpoint) in wall-clock seconds: past it, the process exits (see
     `training.watchdog`). In a multi-process run, processes other than 0 return None and
     never call `progress`; user draws reach process 0 in chunks of `gather_bytes`.
+    `on_boundary(iteration)` runs on every process after each segment's checkpoint and
+    progress report; it may raise to stop the run there (e.g. on SIGTERM), keeping the
+    checkpoint.
     """
     t_start = time.perf_counter()
     config.validate(available_devices=len(jax.devices()))
@@ -221,6 +226,8 @@ def train(
             step_size=float(seg_traces["step_size"][-1]),
             eta_s=per_iteration * (total - done),
         )
+        if on_boundary is not None:
+            on_boundary(done)
 
     if not primary:
         return None

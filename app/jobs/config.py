@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.jobs.launchers.slurm_config import SlurmResources
+
 Preset = Literal["smoke", "default", "cpu", "reference"]
 
 
@@ -21,6 +23,11 @@ class JobConfig(BaseModel):
                 {"preset": "default", "data": "synthetic", "num_chains": 4, "seed": 7},
                 {"preset": "cpu", "data": "ml-1m", "devices": 2},
                 {"preset": "cpu", "data": "uploads/ml-1m.zip"},
+                {
+                    "preset": "reference",
+                    "data": "ml-1m",
+                    "slurm": {"nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4},
+                },
             ]
         },
     )
@@ -43,6 +50,16 @@ class JobConfig(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed")
     latent_dim: int | None = Field(None, ge=1, le=512, description="embedding dimension")
     devices: int | None = Field(None, ge=1, le=1024, description="devices on the mesh")
+    reduction: Literal["psum", "ordered"] | None = Field(
+        None,
+        description="cross-device sums: psum (fastest) or ordered (the same samples however "
+        "the devices are split over processes)",
+    )
+    slurm: SlurmResources | None = Field(
+        None,
+        description="Slurm resources of this job, over the server's defaults (only with "
+        "SHARDLENS_JOB_BACKEND=slurm)",
+    )
 
     def to_record(self, *, data: str | None) -> dict[str, Any]:
         """The config stored with the job (the data source as validated/resolved)."""
