@@ -34,9 +34,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 TOKEN = "slurm-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-# The uninterrupted run that the requeued one must reproduce exactly: 52 segments of 20
-# iterations, long enough (about 10 s) for a requeue to land in the middle.
-RUN = {"preset": "smoke", "seed": 5, "num_burnin_steps": 1000}
+# The uninterrupted run that the requeued one must reproduce exactly: 32 segments of 20
+# iterations, long enough (several seconds) for a requeue to land in the middle.
+RUN = {"preset": "smoke", "seed": 5, "num_burnin_steps": 600}
 LONG = {"preset": "smoke", "num_burnin_steps": 100_000}  # runs until stopped
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -310,12 +310,12 @@ def test_a_requeued_job_resumes_from_its_checkpoint_with_the_same_samples(
 
 
 def test_two_srun_tasks_of_4_devices_give_the_single_process_8_device_samples(server, tmp_path):
-    job_id = server.submit(
-        preset="smoke", devices=8, reduction="ordered", slurm={"tasks_per_node": 2}
-    )
+    short = {"preset": "smoke", "num_burnin_steps": 20, "num_results": 20}  # two segments
+    job_id = server.submit(**short, devices=8, reduction="ordered", slurm={"tasks_per_node": 2})
     reference_store = tmp_path / "reference"
     subprocess.run(  # meanwhile: one process with 8 fake CPU devices
         [sys.executable, "-m", "training", "train", "--preset", "smoke", "--devices", "8",
+         "--num-burnin-steps", "20", "--num-results", "20",
          "--reduction", "ordered", "--store", str(reference_store)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip

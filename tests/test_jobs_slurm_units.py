@@ -341,3 +341,23 @@ def test_sigterm_stops_a_single_process_run_at_the_next_boundary():
     stop.set()
     with pytest.raises(JobInterrupted, match="checkpoint at iteration 40 is kept"):
         check(40)
+
+
+def test_slurm_tests_skip_only_without_packages_and_root_and_never_in_ci(monkeypatch, tmp_path):
+    from tests import slurm_helpers
+
+    monkeypatch.setattr(slurm_helpers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(slurm_helpers.os, "geteuid", lambda: 1000)
+    monkeypatch.delenv(slurm_helpers.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"sudo scripts/slurm-local install"):
+        slurm_helpers.start_cluster(tmp_path)
+    monkeypatch.setenv(slurm_helpers.REQUIRE_ENV, "1")  # what .ci/run sets
+    with pytest.raises(pytest.fail.Exception, match="SHARDLENS_REQUIRE_SLURM is set"):
+        slurm_helpers.start_cluster(tmp_path)
+    monkeypatch.setattr(slurm_helpers.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(
+        slurm_helpers.shutil,
+        "which",
+        lambda name: "/usr/bin/apt-get" if name == "apt-get" else None,
+    )
+    assert slurm_helpers.unavailable_reason() is None  # root with apt-get: it installs them

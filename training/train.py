@@ -26,6 +26,7 @@ from training.multihost import (
     GATHER_BYTES,
     agree_max_common,
     any_process,
+    barrier,
     gather_to_primary,
     local_block,
     local_rows,
@@ -183,6 +184,8 @@ def train(
                 _emit(progress, phase="compile", iteration=start, total=total, **idle)
             compile_seconds += segments.compile(state, results, length)
         with Watchdog(segment_timeout_s, what=f"segment {start}..{start + length}"):
+            if not run_iterations:  # its first collectives: wait until every process compiled
+                barrier("first segment")
             t0 = time.perf_counter()
             state, results, draws, seg_traces = segments.run(
                 state, results, start=start, length=length

@@ -351,11 +351,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         INTERRUPTED_EXIT_CODE,
         BoundaryStop,
         JobInterrupted,
+        install_sigterm_handler,
         reporter_for,
     )
 
     # With --job-id (the server's job runner): progress and the final status go to the job
-    # record, and SIGTERM stops the run at the next segment boundary.
+    # record (with --outcome-file: to that file). Always: SIGTERM stops the run at a segment
+    # boundary, after its checkpoint (every process at the same one), publishing nothing.
     reporter = reporter_for(
         args.job_id, db_path=args.jobs_db, store_dir=args.store, outcome_file=args.outcome_file
     )
@@ -369,7 +371,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             config,
             data,
             extra_progress=reporter,
-            on_boundary=BoundaryStop(reporter.stop) if reporter is not None else None,
+            on_boundary=BoundaryStop(reporter.stop if reporter else install_sigterm_handler()),
         )
         if reporter is not None and version is not None and result is not None:
             reporter.succeeded(version)  # process 0 only (it published)
