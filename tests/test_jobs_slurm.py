@@ -248,6 +248,31 @@ def test_a_refused_submission_fails_the_job_with_slurms_message(server, slurm, s
     assert server.client.get("/healthz").status_code == 200
 
 
+def test_missing_commands_and_an_unreachable_controller_fail_the_job_not_the_server(
+    slurm_cluster, tmp_path
+):
+    # A copy of the cluster's config pointing at a port nobody listens on; MessageTimeout=1
+    # makes sbatch give up at once instead of after its usual retries.
+    dead = tmp_path / "dead.conf"
+    text = re.sub(r"(?m)^SlurmctldPort=\d+$", "SlurmctldPort=1", slurm_cluster.conf.read_text())
+    dead.write_text(text + "MessageTimeout=1\n")
+    cases = [
+        ({"conf": dead}, "Unable to contact slurm controller"),
+        ({"bin_dir": tmp_path / "empty"}, "'sbatch' was not found in"),
+    ]
+    for i, (slurm, said) in enumerate(cases):
+        server = Server(tmp_path / f"server{i}", slurm_cluster)
+        server.settings.slurm = server.settings.slurm.model_copy(update=slurm)
+        server.start()
+        try:
+            job_id = server.submit(preset="smoke")
+            done = server.wait(job_id, "failed", timeout_s=60)
+            assert done["error"].startswith("Slurm refused the job") and said in done["error"]
+            assert server.client.get("/healthz").status_code == 200
+        finally:
+            server.stop()
+
+
 def test_options_off_the_allow_list_are_refused_at_submit(server):
     for option, said in [("--signal=USR1@60", "not allowed"), ("--output=/tmp/x", "set by")]:
         response = server.client.post(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.jobs.command import training_command
-from app.jobs.launchers.base import Observation
+from app.jobs.launchers.base import Handle, Observation
 from app.jobs.launchers.slurm import SlurmLauncher, job_files
 from app.jobs.launchers.slurm_client import SlurmClient, SlurmCommandError
 from app.jobs.launchers.slurm_config import (
@@ -33,8 +33,10 @@ from app.jobs.launchers.slurm_state import (
     parse_scontrol,
     stepd_messages,
 )
+from app.jobs.runner import JobRunner
 from storage.job_outcome import Outcome, OutcomeError, read_outcome, write_outcome
 from storage.jobs import JobStore
+from tests.job_helpers import wait_for
 from training.job_progress import BoundaryStop, JobInterrupted, OutcomeReporter
 
 RECORDED = Path(__file__).parent / "data" / "scontrol"
@@ -361,3 +363,85 @@ def test_slurm_tests_skip_only_without_packages_and_root_and_never_in_ci(monkeyp
         lambda name: "/usr/bin/apt-get" if name == "apt-get" else None,
     )
     assert slurm_helpers.unavailable_reason() is None  # root with apt-get: it installs them
+
+
+class _Scripted:
+    """A launcher whose observations are scripted (the last one repeats)."""
+
+    name = "slurm"
+
+    def __init__(self, *observations: Observation):
+        self.observations = list(observations)
+        self.cancels = 0
+
+    def launch(self, job):
+        return Handle(job_id=job.id)
+
+    def observe(self, handle):
+        return self.observations.pop(0) if len(self.observations) > 1 else self.observations[0]
+
+    def cancel(self, handle):
+        self.cancels += 1
+
+    def reattach(self, job):
+        return Handle(job_id=job.id)
+
+
+def test_the_runner_records_the_schedulers_view_and_its_end(tmp_path):
+    launcher = _Scripted(
+        Observation(ended=False, scheduler_state="pending", scheduler_reason="Priority"),
+        Observation(
+            ended=False,
+            scheduler_state="running",
+            started_at=1234.0,
+            progress={"phase": "burnin", "iteration": 20, "total": 60},
+        ),
+        Observation(
+            ended=True,
+            scheduler_state="cancelled",
+            error="Slurm job 9 was cancelled in Slurm, not through the API (JobState=CANCELLED)",
+            cancelled=True,
+        ),
+    )
+    runner = JobRunner(store_dir=tmp_path, launchers={"slurm": launcher})
+    job = runner.store.create(config={}, backend="slurm")
+    runner.tick()  # launched
+    runner.tick()
+    seen = runner.store.get(job.id)
+    assert (seen.effective_status, seen.scheduler_reason) == ("queued", "Priority")
+    runner.tick()
+    seen = runner.store.get(job.id)
+    assert (seen.effective_status, seen.started_at, seen.iteration) == ("running", 1234.0, 20)
+    runner.tick()
+    done = runner.store.get(job.id)
+    assert done.status == "cancelled" and "not through the API" in done.error
+    assert done.scheduler_state == "cancelled" and launcher.cancels == 0
+
+
+def test_a_reported_outcome_wins_and_unknown_backends_fail_clearly(tmp_path):
+    launcher = _Scripted(
+        Observation(
+            ended=False,
+            scheduler_state="running",
+            outcome=Outcome(status="succeeded", version="v9"),
+        ),
+        Observation(ended=True, scheduler_state="completed"),
+    )
+    reloaded: list[str] = []
+    runner = JobRunner(
+        store_dir=tmp_path, launchers={"slurm": launcher}, on_success=reloaded.append
+    )
+    job = runner.store.create(config={}, backend="slurm")
+    other = runner.store.create(config={}, backend="kubernetes")
+    runner.max_concurrent = 2
+    runner.tick()
+    assert (
+        "'kubernetes' job backend, which this server does not run"
+        in runner.store.get(other.id).error
+    )
+    runner.tick()
+    assert runner.store.get(job.id).status == "succeeded"  # from the outcome, before Slurm ends
+    runner.tick()  # Slurm ended it: concluded, and the new version is loaded
+    done = runner.store.get(job.id)
+    assert (done.status, done.version, done.scheduler_state) == ("succeeded", "v9", "completed")
+    wait_for(lambda: reloaded == ["v9"], what="the reload after success")

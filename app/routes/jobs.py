@@ -201,7 +201,7 @@ async def get_job_logs(
     job = await run_in_threadpool(_get, store, job_id)
     path = job.log_path or log_path(settings.store_dir, job.id)
     tail = await run_in_threadpool(tail_lines, path, lines)
-    return JobLogs(id=job.id, status=job.status, lines=tail)  # type: ignore[arg-type]
+    return JobLogs(id=job.id, status=job.effective_status, lines=tail)  # type: ignore[arg-type]
 
 
 @router.delete(

@@ -8,7 +8,7 @@ the runner turns observations into job record updates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from storage.job_outcome import Outcome
@@ -48,7 +48,7 @@ class Observation:
     scheduler_reason: str | None = None
     started_at: float | None = None
     outcome: Outcome | None = None
-    progress: dict[str, Any] | None = field(default=None)
+    progress: dict[str, Any] | None = None
 
 
 class Launcher(Protocol):
