@@ -20,7 +20,7 @@ from jax.sharding import PartitionSpec as P
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import WatchData
-from training.diagnostics import diagnose
+from training.diagnostics import acceptance, diagnose
 from training.mesh import make_mesh, padded_users
 from training.multihost import (
     GATHER_BYTES,
@@ -218,7 +218,7 @@ def train(
                     ),
                 )
         per_iteration = run_seconds / run_iterations
-        accept = np.minimum(1.0, np.exp(np.minimum(seg_traces["log_accept_ratio"], 0.0)))
+        accept = acceptance(seg_traces["log_accept_ratio"])  # a divergent proposal: 0
         _emit(
             progress,
             phase=phase,

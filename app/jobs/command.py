@@ -19,6 +19,7 @@ FLAGS: dict[str, str] = {
     "latent_dim": "--latent-dim",
     "devices": "--devices",
     "reduction": "--reduction",
+    "force_publish": "--force-publish",  # a switch: passed alone when true
 }
 # Job config keys that are not training flags: they tell the launcher how to run it.
 LAUNCHER_KEYS = frozenset({"slurm"})
@@ -47,7 +48,9 @@ def training_command(
     argv = list(program)
     for key, flag in FLAGS.items():
         value = config.get(key)
-        if value is not None:
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif value is not None:
             argv += [flag, str(value)]
     argv += ["--store", str(store_dir), "--run-id", job_id]
     if data_root is not None:

@@ -23,6 +23,7 @@ class JobConfig(BaseModel):
                 {"preset": "default", "data": "synthetic", "num_chains": 4, "seed": 7},
                 {"preset": "cpu", "data": "ml-1m", "devices": 2},
                 {"preset": "cpu", "data": "uploads/ml-1m.zip"},
+                {"preset": "smoke", "force_publish": True},
                 {
                     "preset": "reference",
                     "data": "ml-1m",
@@ -54,6 +55,11 @@ class JobConfig(BaseModel):
         None,
         description="cross-device sums: psum (fastest) or ordered (the same samples however "
         "the devices are split over processes)",
+    )
+    force_publish: bool | None = Field(
+        None,
+        description="publish even a run whose chains did not move (flagged as unconverged); "
+        "without it such a run fails with the reason and what to change",
     )
     slurm: SlurmResources | None = Field(
         None,
