@@ -156,7 +156,9 @@ def test_log_density_and_gradient_equal_single_process(tmp_path):
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory):
     """Start the smoke run on two processes, SIGKILL process 1 once process 0 reports
-    iteration 20; returns (store, logs, exit codes, seconds from kill to the last exit)."""
+    iteration 40 (process 1 then holds its part of the checkpoint at iteration 20: it took
+    part in the segment after it); returns (store, logs, exit codes, seconds from the kill
+    to the last exit)."""
     tmp = tmp_path_factory.mktemp("killed")
     store, logs, progress = tmp / "store", tmp / "logs", tmp / "progress.jsonl"
     procs = _start(_train_argv(store, _free_port(), progress, heartbeat_s=HEARTBEAT_S), logs)
@@ -164,12 +166,12 @@ def killed_run(tmp_path_factory):
     try:
         while time.monotonic() < deadline:
             lines = progress.read_text().splitlines() if progress.exists() else []
-            if any(json.loads(line)["iteration"] >= 20 for line in lines[1:]):
+            if any(json.loads(line)["iteration"] >= 40 for line in lines[1:]):
                 break
             assert procs[0].poll() is None, _log(logs, 0)[-3000:]
             time.sleep(0.05)
         else:
-            pytest.fail("the run never reached iteration 20:\n" + _log(logs, 0)[-3000:])
+            pytest.fail("the run never reached iteration 40:\n" + _log(logs, 0)[-3000:])
         procs[1].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         codes = _wait(procs, timeout=FAIL_WITHIN_S)
