@@ -90,7 +90,7 @@ class JobRecord(BaseModel):
     attempts: int = Field(description="training processes started for this job")
     cancel_requested: bool
     pid: int | None = Field(description="process id of the latest attempt (local backend)")
-    backend: Literal["local", "slurm"] = Field(description="how the job runs")
+    backend: str = Field(description="how the job runs: local or slurm")
     scheduler: SchedulerInfo | None = Field(
         description="the cluster scheduler's view of the latest attempt (Slurm backend)"
     )
@@ -129,7 +129,7 @@ class JobRecord(BaseModel):
             attempts=job.attempts,
             cancel_requested=job.cancel_requested,
             pid=job.pid,
-            backend=job.backend,  # type: ignore[arg-type]
+            backend=job.backend,
             scheduler=scheduler,
         )
 
