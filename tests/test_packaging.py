@@ -61,5 +61,6 @@ def test_ci_runs_the_readme_test_command():
         for line in (ROOT / ".ci/run").read_text().splitlines()
         if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))
     ]
-    assert ci == ["scripts/test"]
+    # exactly the README's command, with the Slurm tests required (a skip fails the run)
+    assert ci == ["export SHARDLENS_REQUIRE_SLURM=1", "scripts/test"]
     assert "scripts/test" in readme and "scripts/serve" in readme

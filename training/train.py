@@ -8,6 +8,7 @@ the user-sharded draws to process 0, which alone reports progress and gets the r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +33,7 @@ from training.multihost import (
     GATHER_BYTES,
     agree_max_common,
     any_process,
+    barrier,
     gather_to_primary,
     local_block,
     local_rows,
@@ -151,6 +153,7 @@ def train(
     stop_after: int | None = None,
     segment_timeout_s: float | None = None,
     gather_bytes: int = GATHER_BYTES,
+    on_boundary: Callable[[int], None] | None = None,
 ) -> TrainResult | None:
     """Run HMC for `config` on `data`.
 
@@ -165,6 +168,10 @@ def train(
     Before anything is built, the memory the run needs is planned (`training.memory`): a
     run that does not fit raises `MemoryPlanError`; the plan goes to `progress` with the
     first "compile" payload (`sizes`), and XLA's own figures join it in the diagnostics.
+
+    `on_boundary(iteration)` runs on every process after each segment's checkpoint and
+    progress report; it may raise to stop the run there (e.g. on SIGTERM), keeping the
+    checkpoint.
     """
     t_start = time.perf_counter()
     config.validate(available_devices=len(jax.devices()))
@@ -221,6 +228,8 @@ def train(
             xla = segments.program.memory_analysis(length)
             memory = compare_with_xla(plan, config, xla, segment_length=length)
         with Watchdog(segment_timeout_s, what=f"segment {start}..{start + length}"):
+            if not run_iterations:  # its first collectives: wait until every process compiled
+                barrier("first segment")
             t0 = time.perf_counter()
             state, results, draws, seg_traces = segments.run(
                 state, results, start=start, length=length
@@ -264,6 +273,8 @@ def train(
             step_size=float(seg_traces["step_size"][-1]),
             eta_s=per_iteration * (total - done),
         )
+        if on_boundary is not None:
+            on_boundary(done)
 
     if not primary:
         return None

@@ -71,6 +71,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="report progress and the final status to this job record (set by the job runner)",
     )
     p.add_argument("--jobs-db", help="job database for --job-id (default: <store>/jobs.sqlite3)")
+    p.add_argument(
+        "--outcome-file",
+        help="write the final status here as JSON instead of to a job database (set by the "
+        "Slurm job backend: cluster nodes do not share the server's SQLite database)",
+    )
     p.set_defaults(handler=cmd_train)
 
 
@@ -276,6 +281,7 @@ def fit_and_publish(
     *,
     extra_files: Callable[[Any], Mapping[str, bytes]] | None = None,
     extra_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_boundary: Callable[[int], None] | None = None,
 ):
     """Train on `data`, publish the result (with `extra_files(result)`), drop the checkpoint.
 
@@ -304,6 +310,7 @@ def fit_and_publish(
         progress=progress,
         stop_after=args.stop_after,
         segment_timeout_s=args.segment_timeout,
+        on_boundary=on_boundary,
     )
     version = refusal = None
     if result is not None:
@@ -374,11 +381,20 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.job_progress import INTERRUPTED_EXIT_CODE, JobInterrupted, reporter_for
+    from training.job_progress import (
+        INTERRUPTED_EXIT_CODE,
+        BoundaryStop,
+        JobInterrupted,
+        install_sigterm_handler,
+        reporter_for,
+    )
 
     # With --job-id (the server's job runner): progress and the final status go to the job
-    # record, and SIGTERM stops the run at the next segment boundary.
-    reporter = reporter_for(args.job_id, db_path=args.jobs_db, store_dir=args.store)
+    # record (with --outcome-file: to that file). Always: SIGTERM stops the run at a segment
+    # boundary, after its checkpoint (every process at the same one), publishing nothing.
+    reporter = reporter_for(
+        args.job_id, db_path=args.jobs_db, store_dir=args.store, outcome_file=args.outcome_file
+    )
     try:
         config = configure(args)
         from training.data import load_source
@@ -390,9 +406,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             store=args.store,
             use_cache=not args.no_cache,
         )
-        version, result = fit_and_publish(args, config, data, extra_progress=reporter)
-        if reporter is not None and version is not None:
-            reporter.succeeded(version)
+        version, result = fit_and_publish(
+            args,
+            config,
+            data,
+            extra_progress=reporter,
+            on_boundary=BoundaryStop(reporter.stop if reporter else install_sigterm_handler()),
+        )
+        if reporter is not None and version is not None and result is not None:
+            reporter.succeeded(version)  # process 0 only (it published)
     except JobInterrupted as e:
         print(f"stopped: {e}; nothing was published", file=sys.stderr)
         return _exit_now(INTERRUPTED_EXIT_CODE)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.jobs.launchers.slurm_config import SlurmResources
+
 Preset = Literal["smoke", "default", "cpu", "reference"]
 
 
@@ -24,6 +26,11 @@ class JobConfig(BaseModel):
                 {"preset": "cpu", "data": "ml-25m", "min_rating": 4.0, "min_user_watches": 5},
                 {"preset": "cpu", "data": "logs/views.csv", "items": "logs/items.csv"},
                 {"preset": "smoke", "force_publish": True},
+                {
+                    "preset": "reference",
+                    "data": "ml-1m",
+                    "slurm": {"nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4},
+                },
             ]
         },
     )
@@ -74,10 +81,20 @@ class JobConfig(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed")
     latent_dim: int | None = Field(None, ge=1, le=512, description="embedding dimension")
     devices: int | None = Field(None, ge=1, le=1024, description="devices on the mesh")
+    reduction: Literal["psum", "ordered"] | None = Field(
+        None,
+        description="cross-device sums: psum (fastest) or ordered (the same samples however "
+        "the devices are split over processes)",
+    )
     force_publish: bool | None = Field(
         None,
         description="publish even a run whose chains did not move (flagged as unconverged); "
         "without it such a run fails with the reason and what to change",
+    )
+    slurm: SlurmResources | None = Field(
+        None,
+        description="Slurm resources of this job, over the server's defaults (only with "
+        "SHARDLENS_JOB_BACKEND=slurm)",
     )
 
     def to_record(self, *, data: str | None, items: str | None = None) -> dict[str, Any]:
