@@ -17,6 +17,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from training import checkpoint as ckpt
+from training.adaptation import summarize_inverse_mass_matrix
 from training.config import TrainConfig
 from training.data import WatchData
 from training.diagnostics import diagnose
@@ -35,14 +36,19 @@ from training.watchdog import Watchdog
 
 
 class TrainResult(NamedTuple):
-    """Samples in reference shapes (padding removed), traces, diagnostics."""
+    """Samples in reference shapes (padding removed), traces, diagnostics, and what the
+    warmup adapted: ``adaptation`` holds ``step_size`` (float, before jitter),
+    ``inverse_mass_matrix`` ({state name: float32 array shaped like one draw of it}, or
+    None for the identity metric) and ``trajectory_length`` (float, ChEES only, else None).
+    """
 
     config: TrainConfig
     data: WatchData
     fingerprint: str
     samples: dict[str, np.ndarray]  # user_embeddings [S, C, N, D], user_bias [S, C, N], ...
-    traces: dict[str, np.ndarray]  # [T, C] per chain, step_size [T]
+    traces: dict[str, np.ndarray]  # [T, C] per chain; step_size, num_leapfrog_steps [T]
     diagnostics: dict[str, Any]
+    adaptation: dict[str, Any] | None = None
 
 
 def _boundaries(config: TrainConfig, start: int) -> list[tuple[int, int]]:
@@ -71,6 +77,46 @@ def _gather_draws(draws, num_users: int, *, gather_bytes: int) -> dict[str, np.n
     host[0] = host[0][:, :, :num_users]
     host[1] = host[1][:, :, :num_users]
     return dict(zip(STATE_NAMES, host, strict=True))
+
+
+def _gather_adapted(segments: Segments, results, num_users: int) -> dict[str, Any] | None:
+    """The adapted step size, inverse mass matrix and trajectory length on process 0
+    (padding removed; None on the other processes)."""
+    adapted = segments.program.adapted(results)
+    step = gather_to_primary(adapted["step_size"], axis=0)
+    gathered = [gather_to_primary(x, axis=0) for x in adapted.get("inverse_mass_matrix", ())]
+    length = adapted.get("trajectory_length")
+    length = None if length is None else gather_to_primary(length, axis=0)
+    parts = [p for p in gathered if p is not None]
+    if step is None or len(parts) != len(gathered):
+        return None
+    inverse_mass = None
+    if parts:
+        parts[0], parts[1] = parts[0][:num_users], parts[1][:num_users]
+        inverse_mass = dict(zip(STATE_NAMES, parts, strict=True))
+    return {
+        "step_size": float(step),
+        "inverse_mass_matrix": inverse_mass,
+        "trajectory_length": None if length is None else float(length),
+    }
+
+
+def adaptation_diagnostics(
+    adaptation: dict[str, Any], traces: dict[str, np.ndarray], config: TrainConfig
+) -> dict[str, Any]:
+    """JSON-ready summary of the warmup's outcome: settings, final step size, inverse mass
+    matrix summary, trajectory length and the leapfrog steps (gradient evaluations) run."""
+    steps = np.asarray(traces["num_leapfrog_steps"], np.int64)
+    sampling = steps[config.num_burnin_steps :]
+    return {
+        "mass_matrix": config.mass_matrix,
+        "trajectory": config.trajectory,
+        "step_size": adaptation["step_size"],
+        "inverse_mass_matrix": summarize_inverse_mass_matrix(adaptation["inverse_mass_matrix"]),
+        "trajectory_length": adaptation["trajectory_length"],
+        "leapfrog_steps_total": int(steps.sum()),
+        "leapfrog_steps_per_draw": float(sampling.mean()) if sampling.size else None,
+    }
 
 
 def _restore(directory: Path | None, *, fingerprint: str, resume: bool) -> ckpt.Checkpoint | None:
@@ -168,6 +214,7 @@ def train(
 
     run_seconds = 0.0
     run_iterations = 0
+    run_leapfrog = 0  # leapfrog steps (gradient evaluations) run by this process
     compile_seconds = 0.0
     for start, length in _boundaries(config, iteration):
         if stop_after is not None and start >= stop_after:
@@ -210,19 +257,21 @@ def train(
                     ),
                 )
         per_iteration = run_seconds / run_iterations
+        run_leapfrog += int(np.sum(seg_traces["num_leapfrog_steps"]))
         accept = np.minimum(1.0, np.exp(np.minimum(seg_traces["log_accept_ratio"], 0.0)))
         _emit(
             progress,
             phase=phase,
             iteration=done,
             total=total,
-            leapfrog_per_s=length * config.num_leapfrog_steps / elapsed,
+            leapfrog_per_s=float(np.sum(seg_traces["num_leapfrog_steps"])) / elapsed,
             acceptance=float(np.mean(accept)),
             step_size=float(seg_traces["step_size"][-1]),
             eta_s=per_iteration * (total - done),
         )
 
-    if not primary:
+    adapted = _gather_adapted(segments, results, problem.num_users)
+    if not primary or adapted is None:
         return None
     samples = {
         name: np.concatenate([seg[name] for seg in kept]).astype(np.float32) for name in STATE_NAMES
@@ -238,6 +287,9 @@ def train(
         compile_seconds=compile_seconds,
         wall_seconds=time.perf_counter() - t_start,
     )
+    diagnostics["adaptation"] = adaptation_diagnostics(adapted, all_traces, config)
+    if run_seconds > 0:  # the trajectory length may vary per iteration
+        diagnostics["leapfrog_per_s"] = run_leapfrog / run_seconds
     return TrainResult(
         config=config,
         data=data,
@@ -245,4 +297,5 @@ def train(
         samples=samples,
         traces=all_traces,
         diagnostics=diagnostics,
+        adaptation=adapted,
     )

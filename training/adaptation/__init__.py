@@ -1,0 +1,28 @@
+"""Warmup adaptation for HMC: Stan's windowed step size and diagonal mass matrix, ChEES.
+
+Pure functions over NamedTuple state (`schedule`, `dual_averaging`, `welford`,
+`mass_matrix`, `chees`) and one kernel that combines them (`kernel.AdaptiveHMC`).
+"""
+
+from training.adaptation.kernel import (
+    MASS_MATRICES,
+    TRAJECTORIES,
+    AdaptationError,
+    AdaptiveHMC,
+    AdaptiveResults,
+    InnerFactory,
+)
+from training.adaptation.mass_matrix import summarize_inverse_mass_matrix
+from training.adaptation.schedule import Windows, stan_windows
+
+__all__ = [
+    "MASS_MATRICES",
+    "TRAJECTORIES",
+    "AdaptationError",
+    "AdaptiveHMC",
+    "AdaptiveResults",
+    "InnerFactory",
+    "Windows",
+    "stan_windows",
+    "summarize_inverse_mass_matrix",
+]
