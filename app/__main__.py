@@ -31,6 +31,13 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Names
     )
     parser.add_argument("--store", type=Path, default=settings.store_dir, help="posterior store")
     parser.add_argument(
+        "--serve-policy",
+        choices=["latest", "latest-converged"],
+        default=settings.serve_policy,
+        help="serve `latest`, or the newest converged version (falling back to `latest` with a "
+        "warning when none converged); env SHARDLENS_SERVE_POLICY (default latest-converged)",
+    )
+    parser.add_argument(
         "--train-if-empty",
         action="store_true",
         help="when the store has no posterior, first train one with "
@@ -83,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status
     # Workers are separate processes: they read settings from the environment.
     os.environ["SHARDLENS_STORE_DIR"] = str(args.store)
+    os.environ["SHARDLENS_SERVE_POLICY"] = args.serve_policy
     get_settings.cache_clear()
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; with
     # these handlers that re-raise is a no-op, so a clean shutdown exits with status 0.

@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             settings.store_dir,
             chunk_users=settings.precompute_chunk_users,
             cache_dir=settings.cache_dir,
+            policy=settings.serve_policy,
         )
         app.state.holder = active
         outcome = await asyncio.to_thread(active.refresh)

@@ -6,13 +6,18 @@ Requests read `holder.current` once and keep that `Served` object until they fin
 in-flight requests complete on the old version while new ones get the new version. The old
 version is never closed explicitly: its memory maps are released when the last request that
 holds it lets go. A version that fails to load is logged, recorded in `last_error` (shown by
-`GET /model`) and skipped until `latest` moves again or a reload is forced; the old one keeps
+`GET /model`) and skipped until the pick moves again or a reload is forced; the old one keeps
 serving.
+
+Which version is picked is the serve policy's choice (`storage.convergence.select_version`):
+`latest`, or `latest-converged` (the default: the newest version whose manifest records that
+it converged, falling back to `latest` with a warning when none did).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import mmap
@@ -33,7 +38,14 @@ from app.recommend import (
     pick_dtype,
     precompute_picks,
 )
-from storage.posterior import Pin, latest_version, list_versions, open_posterior, pin
+from storage.convergence import (
+    Convergence,
+    Selection,
+    ServePolicy,
+    read_convergence,
+    select_version,
+)
+from storage.posterior import Pin, list_versions, open_posterior, pin
 
 log = logging.getLogger("shardlens.serve")
 # Pin writes failing with these mean the store cannot be written, not that the version is bad.
@@ -57,10 +69,20 @@ class Served:
     catalog: Catalog
     loaded_at: datetime
     load_seconds: float
+    convergence: Convergence  # as recorded in the manifest
+    selection: Selection | None = None  # how the serve policy picked it (set at the swap)
 
     @property
     def name(self) -> str:
         return str(self.version.version)
+
+    @property
+    def warning(self) -> str | None:
+        """The convergence warning every answer about this version carries (None when it
+        converged), plus the fallback note when no converged version could be served."""
+        notes = [self.convergence.warning, self.selection.warning if self.selection else None]
+        text = "; ".join(n for n in notes if n)
+        return text or None
 
 
 class LoadFailure(NamedTuple):
@@ -119,10 +141,13 @@ class ModelHolder:
         *,
         chunk_users: int = 256,
         cache_dir: Path | None = None,
+        policy: ServePolicy = "latest-converged",
     ):
         self.store_dir = Path(store_dir)
         self.chunk_users = chunk_users
         self.cache_dir = cache_dir
+        self.policy: ServePolicy = policy
+        self.selection: Selection | None = None  # the serve policy's latest pick
         self._current: Served | None = None
         self._pin: Pin | None = None  # keeps `gc` from deleting the served version
         self._load_lock = threading.Lock()
@@ -202,19 +227,23 @@ class ModelHolder:
             catalog=catalog,
             loaded_at=datetime.now(UTC),
             load_seconds=time.perf_counter() - started,
+            convergence=read_convergence(version.manifest),
         )
 
     def refresh(self, *, force: bool = False) -> ReloadOutcome:
-        """Serve the store's `latest` if it differs from the served version.
+        """Serve the version the serve policy picks (`latest`, or the newest converged one)
+        if it differs from the served version.
 
         A version that failed before is retried only with `force`.
         """
         with self._load_lock:
             current = self._current
             try:
-                target = latest_version(self.store_dir)
+                selection = select_version(self.store_dir, self.policy)
             except Exception as exc:
                 return self._record_failure("latest", f"cannot read the store: {exc}", current)
+            self.selection = selection
+            target = selection.version
             if target is None or (current is not None and current.name == target):
                 return ReloadOutcome(current.name if current else None, False, None)
             if target == self._failed_version and not force:
@@ -241,6 +270,7 @@ class ModelHolder:
                 if isinstance(exc, ModelLoadError):
                     return self._record_failure(target, str(exc), current)
                 raise
+            served = dataclasses.replace(served, selection=selection)
             self._current = served  # the atomic swap: one reference assignment
             old_pin, self._pin = self._pin, handle
             if old_pin is not None:
@@ -248,6 +278,8 @@ class ModelHolder:
             self._failed_version = None
             self._prune_cache()
             log.info("serving posterior version %s (loaded in %.2f s)", target, served.load_seconds)
+            if served.warning:
+                log.warning("%s", served.warning)
             return ReloadOutcome(served.name, True, None)
 
     def _prune_cache(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -45,6 +45,49 @@ class Uncertainty(BaseModel):
     top_share: float = Field(description="share of samples picking the most common movie")
 
 
+class ConvergenceNote(BaseModel):
+    """Whether the served version passed the convergence check at publish."""
+
+    status: Literal["converged", "unconverged", "not_recorded"] = Field(
+        description="not_recorded: published before convergence was checked"
+    )
+    converged: bool | None = Field(description="as recorded at publish; null: not recorded")
+    warning: str | None = Field(
+        description="shown to users whenever the version is not known to have converged "
+        "(null for a converged version)"
+    )
+
+
+_UNCONVERGED_EXAMPLE: JsonDict = {
+    "status": "unconverged",
+    "converged": False,
+    "warning": "unconverged posterior: version 20261127T074000Z-1a2b3c4d did not pass the "
+    "convergence check (log-likelihood split R-hat 1.21 > 1.05), so its pick counts and "
+    "intervals may not reflect the posterior's uncertainty; train longer (more burn-in and "
+    "draws) or with more chains",
+}
+
+
+class ConvergenceReport(ConvergenceNote):
+    """The convergence record in full, and how the serve policy picked the version."""
+
+    policy: Literal["latest", "latest-converged"] = Field(description="SHARDLENS_SERVE_POLICY")
+    fallback: bool = Field(
+        description="latest-converged found no converged version and serves the newest"
+    )
+    passed_over: list[str] = Field(
+        default_factory=list,
+        description="newer versions not served because they did not pass the check",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="what a converged version must reach"
+    )
+    figures: dict[str, float | None] = Field(
+        default_factory=dict, description="the version's figures the thresholds were checked on"
+    )
+    failures: list[str] = Field(default_factory=list, description="thresholds it missed")
+
+
 _RECOMMEND_EXAMPLE: JsonDict = {
     "user_id": 1,
     "model_version": "20261127T074000Z-1a2b3c4d",
@@ -65,6 +108,7 @@ _RECOMMEND_EXAMPLE: JsonDict = {
     ],
     "genres": [{"genre": "Comedy", "count": 530, "share": 0.53}],
     "uncertainty": {"entropy_bits": 2.1, "distinct_movies": 9, "top_share": 0.412},
+    "convergence": {"status": "converged", "converged": True, "warning": None},
 }
 
 
@@ -79,6 +123,9 @@ class RecommendResponse(BaseModel):
     recommendations: list[MovieRecommendation]
     genres: list[GenreCount]
     uncertainty: Uncertainty
+    convergence: ConvergenceNote = Field(
+        description="whether the posterior these picks come from converged; a warning when not"
+    )
 
 
 class MovieRef(BaseModel):
@@ -154,7 +201,16 @@ class ModelResponse(BaseModel):
                     "num_chains": 2,
                     "num_samples": 1000,
                     "manifest": {"created_at": "2026-11-27T07:40:00Z"},
-                    "diagnostics": {"max_rhat": 1.01},
+                    "diagnostics": {"mean_acceptance": 0.74},
+                    "convergence": {
+                        **_UNCONVERGED_EXAMPLE,
+                        "policy": "latest-converged",
+                        "fallback": True,
+                        "passed_over": [],
+                        "thresholds": {"loglik_rhat": 1.05, "loglik_ess_bulk": 200.0},
+                        "figures": {"loglik_rhat": 1.21, "loglik_ess_bulk": 16.3},
+                        "failures": ["log-likelihood split R-hat 1.21 > 1.05"],
+                    },
                     "last_load_error": None,
                 }
             ]
@@ -176,6 +232,9 @@ class ModelResponse(BaseModel):
     plots: list[str] = Field(
         default_factory=list, description="images stored with the version: GET /model/files/{name}"
     )
+    convergence: ConvergenceReport | None = Field(
+        default=None, description="the served version's convergence record (null: nothing served)"
+    )
     last_load_error: LoadErrorInfo | None = None
 
 
@@ -184,8 +243,23 @@ class HealthResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "model_version": "20261127T074000Z-1a2b3c4d",
+                    "convergence": _UNCONVERGED_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     status: str = Field(examples=["ready"])
     model_version: str
+    convergence: ConvergenceNote = Field(
+        description="ready also serves an unconverged version: this says whether it is one"
+    )
 
 
 class ReloadResponse(BaseModel):

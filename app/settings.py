@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+ServePolicy = Literal["latest", "latest-converged"]  # storage.convergence.SERVE_POLICIES
 
 
 class Settings(BaseSettings):
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
     store_dir: Path = Field(default=Path("var/store"), description="posterior store to serve from")
     poll_interval_s: float = Field(
         default=5.0, ge=0, description="seconds between checks of the store's `latest`; 0 disables"
+    )
+    serve_policy: ServePolicy = Field(
+        default="latest-converged",
+        description="which version to serve: `latest`, or `latest-converged` (the newest "
+        "version that passed the convergence check at publish; the newest version, with a "
+        "warning, when none did)",
     )
     api_token: SecretStr | None = Field(
         default=None,

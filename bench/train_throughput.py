@@ -449,6 +449,13 @@ def run_ess(args, mesh, state_specs, watch_d, mask_d, state) -> int:
     return 0
 
 
+def _f(value: float | None, per: float | None = None) -> str:
+    """A diagnostic figure (divided by `per`), or n/a when it is undefined."""
+    if value is None:
+        return "n/a"
+    return f"{value / per:.3f}" if per else f"{value:.3f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -486,10 +493,11 @@ def run_preset(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(
-            f"RESULT {impl:9s} log-likelihood ESS {ll['ess']:7.1f} ({ll['ess'] / wall:.3f}/s) "
-            f"R-hat {ll['rhat']:.3f}; pair logits ESS median {pairs['ess_median']:.1f} "
-            f"({pairs['ess_median'] / wall:.3f}/s), min {pairs['ess_min']:.1f}, "
-            f"R-hat max {pairs['rhat_max']:.3f}",
+            f"RESULT {impl:9s} log-likelihood bulk ESS {_f(ll['ess_bulk'])} "
+            f"({_f(ll['ess_bulk'], wall)}/s) split R-hat {_f(ll['rhat'])}; pair logits bulk "
+            f"ESS median {_f(pairs['ess_bulk_median'])} ({_f(pairs['ess_bulk_median'], wall)}/s),"
+            f" min {_f(pairs['ess_bulk_min'])}, split R-hat median {_f(pairs['rhat_median'])} "
+            f"max {_f(pairs['rhat_max'])}",
             flush=True,
         )
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from storage import layout
+from storage.convergence import Convergence, read_convergence
 from storage.errors import CorruptVersionError, NoPosteriorError, StoreError
 from storage.posterior import VersionInfo, gc, list_versions, open_posterior
 from storage.retention import default_keep
@@ -42,6 +43,9 @@ def cmd_list(store: Path, *, as_json: bool, out: TextIO) -> int:
                 ("latest", i.is_latest),
                 (f"pinned:{i.pins}", i.pins),
                 ("unreadable", i.error),
+                ("converged", i.converged is True),
+                ("unconverged", i.converged is False),
+                ("convergence-not-recorded", i.converged is None and not i.error),
             )
             if on
         )
@@ -70,6 +74,7 @@ def cmd_show(store: Path, version: str, *, as_json: bool, out: TextIO) -> int:
         f"{shapes['users']} users, {shapes['movies']} movies, latent_dim {shapes['latent_dim']}",
         f"code        {manifest.get('code')}",
         f"config      {json.dumps(manifest['config'], sort_keys=True)}",
+        f"convergence {_convergence_line(read_convergence(manifest))}",
         f"diagnostics {json.dumps(manifest.get('diagnostics'), sort_keys=True)}",
         "files:",
         *(
@@ -79,6 +84,14 @@ def cmd_show(store: Path, version: str, *, as_json: bool, out: TextIO) -> int:
     ]
     out.write("\n".join(lines) + "\n")
     return EXIT_OK
+
+
+def _convergence_line(record: Convergence) -> str:
+    if record.status == "not_recorded":
+        return "not recorded" + "".join(f" ({f})" for f in record.failures)
+    if record.status == "converged":
+        return f"converged  figures {json.dumps(record.figures, sort_keys=True)}"
+    return "NOT converged: " + "; ".join(record.failures)
 
 
 def cmd_verify(store: Path, version: str | None, *, as_json: bool, out: TextIO) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from storage import layout
+from storage.convergence import read_convergence
 from storage.errors import (
     CorruptVersionError,
     NoPosteriorError,
@@ -59,6 +60,7 @@ class VersionInfo(NamedTuple):
     size_bytes: int
     data_source: str | None
     error: str | None  # why the manifest cannot be read (None when it can)
+    converged: bool | None = None  # as recorded at publish; None: not recorded
 
 
 def list_versions(store_dir: str | Path) -> list[VersionInfo]:
@@ -91,6 +93,7 @@ def list_versions(store_dir: str | Path) -> list[VersionInfo]:
                 size_bytes=size,
                 data_source=(manifest.get("data") or {}).get("source"),
                 error=error,
+                converged=read_convergence({**manifest, "version": version}).converged,
             )
         )
     return infos

@@ -12,6 +12,7 @@ import numpy as np
 from storage import files as F
 from storage import fsio, layout
 from storage import manifest as mf
+from storage.convergence import CONVERGENCE_KEY, check_record
 from storage.errors import StoreError
 from training.data import WatchData
 
@@ -172,8 +173,14 @@ def publish_posterior(
     traces: Mapping[str, np.ndarray] = {},
     diagnostics: Mapping[str, Any] = {},
     files: Mapping[str, bytes] = {},
+    convergence: Mapping[str, Any] | None = None,
 ) -> str:
     """Publish a posterior as a new version and point `latest` at it; returns its id.
+
+    `convergence` is the run's convergence verdict, recorded as the manifest's
+    `convergence` entry: a mapping with a bool `converged` (and the thresholds and figures
+    it was checked against). Without it the version has no record and is served as
+    "convergence not recorded" (see `storage.convergence`).
 
     Readers never see a partial version: everything is written and fsync'd in a temp folder
     that is renamed into place under the store lock, and only then does `latest` move.
@@ -184,8 +191,12 @@ def publish_posterior(
     try:
         config_json = mf.jsonable(config)
         diagnostics_json = mf.jsonable(diagnostics)
+        convergence_json = None if convergence is None else mf.jsonable(convergence)
     except TypeError as exc:
-        raise StoreError(f"config and diagnostics must be JSON-like: {exc}") from exc
+        raise StoreError(f"config, diagnostics and convergence must be JSON-like: {exc}") from exc
+    why = None if convergence_json is None else check_record(convergence_json)
+    if why:
+        raise StoreError(f"convergence record refused: {why}")
     vdir = layout.versions_dir(store)
     vdir.mkdir(parents=True, exist_ok=True)
     layout.pins_dir(store).mkdir(exist_ok=True)
@@ -194,7 +205,8 @@ def publish_posterior(
     try:
         writer = _Writer(tmp)
         _write_payload(writer, arrays, shapes, data, trace_arrays, files)
-        return _commit(store, tmp, writer, shapes, data, config_json, diagnostics_json)
+        extra = {} if convergence_json is None else {CONVERGENCE_KEY: convergence_json}
+        return _commit(store, tmp, writer, shapes, data, config_json, diagnostics_json, extra)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -240,6 +252,7 @@ def _commit(
     data: WatchData,
     config: Any,
     diagnostics: Any,
+    extra: Mapping[str, Any],
 ) -> str:
     """Under the store lock: name the version, write its manifest, rename it, move `latest`."""
     vdir = layout.versions_dir(store)
@@ -265,6 +278,7 @@ def _commit(
             },
             "files": writer.entries,
             "diagnostics": diagnostics,
+            **extra,
             "code": mf.code_version(),
         }
         fsio.write_chunks(tmp / mf.MANIFEST, [mf.dumps(manifest).encode()])

@@ -57,6 +57,39 @@ def publish(store: Path, data: WatchData, *, seed: int = 0, **kwargs) -> Publish
     return Published(version, data, samples)
 
 
+def verdict(converged: bool) -> dict:
+    """A convergence record as training writes it (`training.convergence.assess`)."""
+    return {
+        "converged": converged,
+        "thresholds": {
+            "loglik_rhat": 1.05,
+            "pair_rhat_median": 1.02,
+            "pair_rhat_max": 1.1,
+            "loglik_ess_bulk": 200.0,
+        },
+        "figures": {
+            "loglik_rhat": 1.01 if converged else 1.21,
+            "pair_rhat_median": 1.0,
+            "pair_rhat_max": 1.03,
+            "loglik_ess_bulk": 420.0,
+        },
+        "failures": [] if converged else ["log-likelihood split R-hat 1.21 > 1.05"],
+    }
+
+
+def publish_checked(store: Path, data: WatchData, *, converged: bool | None, seed: int = 0) -> str:
+    """Publish a version whose manifest records `converged` (None: no record, as versions
+    published before convergence was checked)."""
+    return publish_posterior(
+        store,
+        samples=random_samples(data, seed=seed),
+        data=data,
+        config={"preset": "test", "seed": seed},
+        diagnostics={"mean_acceptance": 0.8},
+        convergence=None if converged is None else verdict(converged),
+    )
+
+
 def reference_picks(
     samples: dict[str, np.ndarray], data: WatchData, user: int, eligible: np.ndarray | None = None
 ) -> list[int]:

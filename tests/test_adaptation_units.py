@@ -20,10 +20,7 @@ from training.adaptation.chees import (
     halton,
 )
 from training.adaptation.dual_averaging import da_final_step_size, da_init, da_update
-from training.adaptation.mass_matrix import (
-    regularized_inverse_mass,
-    summarize_inverse_mass_matrix,
-)
+from training.adaptation.mass_matrix import regularized_inverse_mass
 from training.adaptation.schedule import stan_windows, window_flags
 from training.adaptation.welford import welford_init, welford_update, welford_variance
 
@@ -96,16 +93,6 @@ def test_regularization_is_stans_and_padded_users_keep_unit_mass():
     np.testing.assert_allclose(inv[0][:3], expected[:3], rtol=1e-4)
     assert float(inv[0][3]) == 1.0 and float(inv[1][3]) == 1.0
     np.testing.assert_allclose(inv[2], expected[:3], rtol=1e-4)
-
-
-def test_mass_matrix_summary_is_json_ready():
-    summary = summarize_inverse_mass_matrix(
-        {"user_bias": np.array([1.0, 4.0]), "movie_bias": np.array([0.5, 2.0, 8.0])}
-    )
-    assert summary["kind"] == "diagonal"
-    assert (summary["min"], summary["max"], summary["max_over_min"]) == (0.5, 8.0, 16.0)
-    assert summary["parts"]["user_bias"]["median"] == 2.5
-    assert summarize_inverse_mass_matrix(None) == {"kind": "identity"}
 
 
 def test_halton_matches_tfp_and_sets_the_leapfrog_count():

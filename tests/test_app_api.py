@@ -153,7 +153,9 @@ def test_movie(client, published):
 def test_model_health_ready(client, published):
     _, pub = published
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "model_version": pub.version}
+    ready = client.get("/readyz").json()
+    assert (ready["status"], ready["model_version"]) == ("ready", pub.version)
+    assert ready["convergence"]["status"] == "not_recorded"  # published without a verdict
     body = client.get("/model").json()
     assert body["model_version"] == pub.version
     assert (body["num_users"], body["num_movies"], body["num_samples"]) == (30, 24, 16)

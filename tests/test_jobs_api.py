@@ -90,6 +90,7 @@ def test_without_a_configured_token_job_endpoints_are_refused(tmp_path):
         ({"preset": "smoke", "num_chains": 0}, "body.num_chains"),
         ({"preset": "smoke", "num_results": -3}, "body.num_results"),
         ({"preset": "smoke", "step_size": 0.1}, "body.step_size"),  # extra fields forbidden
+        ({"preset": "smoke", "force_publish": "yes"}, "body.force_publish"),  # a JSON bool
         ({"preset": "smoke", "data": "../outside"}, "outside the data root"),
         ({"preset": "smoke", "data": "/etc"}, "outside the data root"),
         ({"preset": "smoke", "data": "escape"}, "outside the data root"),

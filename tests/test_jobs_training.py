@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -124,6 +125,39 @@ def test_sigkill_fails_the_job_and_resume_continues_from_the_checkpoint(client, 
     assert "--resume" in second.splitlines()[0]
     done_at = [int(m) for m in re.findall(r"^(?:burnin|sampling)\s+(\d+)/120", second, re.M)]
     assert done_at and done_at[0] >= 60  # resumed from >= 40, not restarted from iteration 0
+
+
+def test_a_stuck_job_fails_with_the_reason_and_force_publish_publishes_it_flagged(
+    tmp_path, jax_cache, monkeypatch
+):
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(jax_cache))
+    # Every job of this server trains with a step size no proposal survives.
+    stuck = [sys.executable, "-m", "training", "train", "--step-size", "1e6"]
+    settings = Settings(
+        store_dir=tmp_path / "store",
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        poll_interval_s=0,
+        api_token=TOKEN,
+        job_poll_interval_s=0.1,
+        job_program=[*stuck, "--adaptation-share", "0"],
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            failed = _wait(client, _start(client), "failed")
+            assert failed["error"].startswith("refusing to publish: the chains did not move")
+            assert "Lower --step-size" in failed["error"]
+            assert failed["error"].endswith('submit it again with "force_publish": true.')
+            assert failed["version"] is None and list_versions(tmp_path / "store") == []
+
+            done = _wait(client, _start(client, force_publish=True), "succeeded")
+            assert done["config"]["force_publish"] is True
+            wait_for(lambda: _served(client) == done["version"], what="hot swap")
+            note = client.get("/recommend/1").json()["convergence"]
+            assert note["status"] == "unconverged"  # served, flagged, with the fallback note
+            assert "no version in the store passed the convergence check" in note["warning"]
+    finally:
+        kill_leftovers(tmp_path / "store")
 
 
 def test_a_training_error_is_reported_by_the_training_process(client, tmp_path):

@@ -74,6 +74,19 @@ def test_training_command_maps_config_to_flags():
         training_command({"step_size": 1}, job_id="a", store_dir="s", db_path="d")
 
 
+@pytest.mark.parametrize(("force", "expected"), [(True, ["--force-publish"]), (False, [])])
+def test_force_publish_is_a_switch(force, expected):
+    argv = training_command(
+        {"preset": "smoke", "force_publish": force},
+        job_id="j",
+        store_dir="/s",
+        db_path="/d",
+        program=("train",),
+    )
+    assert argv[:3] == ["train", "--preset", "smoke"]
+    assert argv[3:-8] == expected  # before --store S --run-id J --job-id J --jobs-db D
+
+
 def test_describe_exit_names_signals_and_codes():
     assert "SIGKILL (out of memory" in describe_exit(-signal.SIGKILL)
     assert describe_exit(-signal.SIGTERM).endswith("killed by SIGTERM")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import httpx
 import pytest
 
 from storage.posterior import publish_posterior
-from tests.app_helpers import random_samples, tiny_data
+from tests.app_helpers import publish_checked, random_samples, tiny_data
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.slow
@@ -75,6 +76,9 @@ def test_page_shows_the_api_numbers(tmp_path, browser):
         page.goto(server.base_url + "/")
         page.wait_for_selector(f"#featured button[data-user-id='{heaviest}']")
         assert version in page.inner_text("#model-line")
+        # Published without a convergence record: the page says so, visibly.
+        page.wait_for_selector("#convergence-warning:not([hidden])")
+        assert "convergence not recorded" in page.inner_text("#convergence-warning")
         # The model's diagnostics and its stored plots are shown.
         assert "mean_acceptance" in page.inner_text("#diagnostics")
         page.wait_for_function(
@@ -113,3 +117,38 @@ def test_page_shows_the_api_numbers(tmp_path, browser):
         page.click("#user-form button[type=submit]")
         page.wait_for_selector("#error:not([hidden])")
         assert "404" in page.inner_text("#error")
+
+
+def test_page_warns_about_an_unconverged_version(tmp_path, browser):
+    data = tiny_data(num_users=25, num_movies=20)
+    store = tmp_path / "store"
+    converged = publish_checked(store, data, converged=True, seed=1)
+    user = int(data.user_ids[0])
+    env = {"SHARDLENS_SERVE_POLICY": "latest"}
+    with live_server(store, cache_dir=tmp_path / "cache", env=env) as server:
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(server.base_url + "/")
+        page.wait_for_selector("#featured button")
+        assert converged in page.inner_text("#model-line")
+        assert page.is_hidden("#convergence-warning")  # a converged version: no warning
+        assert "converged" in page.inner_text("#diagnostics")
+
+        unconverged = publish_checked(store, data, converged=False, seed=2)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.base_url}/readyz").json()["model_version"] != unconverged:
+            assert time.monotonic() < deadline, "the server did not swap in the new version"
+            time.sleep(0.1)
+        page.reload()
+        page.wait_for_selector("#convergence-warning:not([hidden])")
+        warning = page.inner_text("#convergence-warning")
+        assert warning.startswith(f"Warning: unconverged posterior: version {unconverged}")
+        assert "log-likelihood split R-hat 1.21 > 1.05" in warning
+        box = page.eval_on_selector(
+            "#convergence-warning",
+            "e => { const r = e.getBoundingClientRect(); return [r.top, r.height]; }",
+        )
+        assert box[1] > 0 and box[0] < 400  # in the header, above the picker
+        page.fill("#user-id", str(user))
+        page.click("#user-form button[type=submit]")
+        page.wait_for_selector("#picks-chart rect.bar")
+        assert page.is_visible("#convergence-warning")  # the answer carried it too

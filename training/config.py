@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +19,9 @@ REDUCTIONS: tuple[str, ...] = ("psum", "ordered")
 MASS_MATRICES: tuple[str, ...] = ("diagonal", "identity")
 TRAJECTORIES: tuple[str, ...] = ("fixed", "chees")
 MATMUL_PRECISIONS: tuple[str, ...] = ("tensorfloat32", "float32", "bfloat16", "highest", "default")
+
+MAX_ITERATIONS = 2**31 - 1  # iteration counters are int32 inside the compiled segments
+MAX_SEED = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits of the seed
 
 # Fields that do not change the samples, so a checkpoint stays valid when they change.
 _NOT_IN_FINGERPRINT = frozenset({"segment_size"})
@@ -89,12 +93,29 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {value} (fix {flag})")
         if self.num_burnin_steps < 0:
             raise ConfigError(f"num_burnin_steps must be >= 0, got {self.num_burnin_steps}")
-        if not self.step_size > 0:
-            raise ConfigError(f"step_size must be positive, got {self.step_size}")
-        if not self.prior_scale > 0:
-            raise ConfigError(f"prior_scale must be positive, got {self.prior_scale}")
+        if self.total_iterations > MAX_ITERATIONS:
+            raise ConfigError(
+                f"num_burnin_steps + num_results = {self.total_iterations} exceeds "
+                f"{MAX_ITERATIONS} (iterations are counted in int32); fix --num-burnin-steps "
+                "or --num-results"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(
+                f"seed must be in [0, {MAX_SEED}] (JAX keys hold 32 bits: other values alias "
+                f"seeds in that range), got {self.seed} (fix --seed)"
+            )
+        for name in ("step_size", "prior_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"{name} must be a positive finite number, got {value} (fix {flag})"
+                )
         if not 0.0 <= self.adaptation_share <= 1.0:
-            raise ConfigError(f"adaptation_share must be in [0, 1], got {self.adaptation_share}")
+            raise ConfigError(
+                f"adaptation_share must be in [0, 1], got {self.adaptation_share} "
+                "(fix --adaptation-share)"
+            )
         if self.matmul_precision not in MATMUL_PRECISIONS:
             raise ConfigError(
                 f"matmul_precision {self.matmul_precision!r} unknown; use one of "

@@ -12,6 +12,7 @@ import math
 import sys
 from typing import Any
 
+from training.convergence import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
 from training.train_cli import add_train_arguments, configure, fit_and_publish, user_errors
 
 REPORT_FILE = "evaluation/report.json"
@@ -79,6 +80,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except PublishRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return PUBLISH_REFUSED_EXIT_CODE
     if version is None or not reports:
         print("stopped early or not process 0: nothing was evaluated", file=sys.stderr)
         return 0

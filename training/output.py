@@ -24,10 +24,14 @@ def result_config(result: TrainResult) -> dict[str, Any]:
 
 
 def save_result(
-    store_dir: str | Path, result: TrainResult, *, extra_files: Mapping[str, bytes] | None = None
+    store_dir: str | Path,
+    result: TrainResult,
+    *,
+    extra_files: Mapping[str, bytes] | None = None,
+    convergence: Mapping[str, Any] | None = None,
 ) -> str:
-    """Publish `result` (samples, traces, diagnostics, plots, any extra files); returns the
-    new version id."""
+    """Publish `result` (samples, traces, diagnostics, plots, any extra files) with its
+    convergence verdict (`training.convergence.assess`); returns the new version id."""
     return publish_posterior(
         store_dir,
         samples=result.samples,
@@ -36,4 +40,5 @@ def save_result(
         traces=result.traces,
         diagnostics=result.diagnostics,
         files={**result_files(result), **(extra_files or {})},
+        convergence=convergence,
     )

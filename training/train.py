@@ -17,10 +17,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from training import checkpoint as ckpt
-from training.adaptation import summarize_inverse_mass_matrix
 from training.config import TrainConfig
 from training.data import WatchData
-from training.diagnostics import diagnose
+from training.diagnostics import acceptance, diagnose
 from training.mesh import make_mesh, padded_users
 from training.multihost import (
     GATHER_BYTES,
@@ -104,15 +103,15 @@ def _gather_adapted(segments: Segments, results, num_users: int) -> dict[str, An
 def adaptation_diagnostics(
     adaptation: dict[str, Any], traces: dict[str, np.ndarray], config: TrainConfig
 ) -> dict[str, Any]:
-    """JSON-ready summary of the warmup's outcome: settings, final step size, inverse mass
-    matrix summary, trajectory length and the leapfrog steps (gradient evaluations) run."""
+    """JSON-ready summary of the warmup's outcome: settings, final step size, trajectory
+    length and the leapfrog steps (gradient evaluations) run. The inverse mass matrix is
+    summarized under the diagnostics' `mass_matrix`."""
     steps = np.asarray(traces["num_leapfrog_steps"], np.int64)
     sampling = steps[config.num_burnin_steps :]
     return {
         "mass_matrix": config.mass_matrix,
         "trajectory": config.trajectory,
         "step_size": adaptation["step_size"],
-        "inverse_mass_matrix": summarize_inverse_mass_matrix(adaptation["inverse_mass_matrix"]),
         "trajectory_length": adaptation["trajectory_length"],
         "leapfrog_steps_total": int(steps.sum()),
         "leapfrog_steps_per_draw": float(sampling.mean()) if sampling.size else None,
@@ -214,7 +213,6 @@ def train(
 
     run_seconds = 0.0
     run_iterations = 0
-    run_leapfrog = 0  # leapfrog steps (gradient evaluations) run by this process
     compile_seconds = 0.0
     for start, length in _boundaries(config, iteration):
         if stop_after is not None and start >= stop_after:
@@ -257,8 +255,7 @@ def train(
                     ),
                 )
         per_iteration = run_seconds / run_iterations
-        run_leapfrog += int(np.sum(seg_traces["num_leapfrog_steps"]))
-        accept = np.minimum(1.0, np.exp(np.minimum(seg_traces["log_accept_ratio"], 0.0)))
+        accept = acceptance(seg_traces["log_accept_ratio"])  # a divergent proposal: 0
         _emit(
             progress,
             phase=phase,
@@ -286,10 +283,9 @@ def train(
         run_iterations=run_iterations,
         compile_seconds=compile_seconds,
         wall_seconds=time.perf_counter() - t_start,
+        inverse_mass_matrix=adapted["inverse_mass_matrix"],
     )
     diagnostics["adaptation"] = adaptation_diagnostics(adapted, all_traces, config)
-    if run_seconds > 0:  # the trajectory length may vary per iteration
-        diagnostics["leapfrog_per_s"] = run_leapfrog / run_seconds
     return TrainResult(
         config=config,
         data=data,

@@ -27,9 +27,17 @@ from training.config import (
     ConfigError,
     preset,
 )
+from training.convergence import (
+    PUBLISH_REFUSED_EXIT_CODE,
+    PublishRefused,
+    assess,
+    check_publishable,
+)
 from training.data import DataError
 from training.distributed import MODES, Cluster, DistributedError, cluster_from
+from training.gate_cli import add_gate_arguments, check_run_flags, thresholds_from_args
 from training.mesh import MeshError
+from training.summary import format_diagnostics, run_summary
 
 # CLI flag -> TrainConfig field (flags left unset keep the preset's value).
 _OVERRIDES = {
@@ -136,6 +144,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="exit (code 3) when one segment takes longer than this many seconds "
         "(bounds a run whose peer process is stuck)",
     )
+    add_gate_arguments(p)
     _add_distributed(p)
 
 
@@ -264,20 +273,8 @@ def config_from_args(args: argparse.Namespace):
     return base.replace(**{field: getattr(args, flag) for flag, field in _OVERRIDES.items()})
 
 
-def _summary(version: str, result) -> dict[str, Any]:
-    d = result.diagnostics
-    return {
-        "version": version,
-        "data": result.data.source,
-        "users": result.data.num_users,
-        "movies": result.data.num_movies,
-        "config": result.config.as_dict(),
-        "shapes": {k: list(v.shape) for k, v in result.samples.items()},
-        "diagnostics": d,
-    }
-
-
 _IDLE = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
+_REFUSED = "!refused"  # broadcast instead of a version id (ids never start with "!")
 
 
 def _start_jax(args: argparse.Namespace, config, cluster: Cluster):
@@ -304,6 +301,7 @@ def configure(args: argparse.Namespace):
     """Validate the run's config, then (before JAX is imported) request fake CPU devices and,
     for a run over several processes, join it. Returns the config with `devices` filled in."""
     config = config_from_args(args).validate()
+    check_run_flags(args)
     cluster = cluster_from_args(args)
     return _start_jax(args, config, cluster).validate()
 
@@ -344,20 +342,38 @@ def fit_and_publish(
         stop_after=args.stop_after,
         segment_timeout_s=args.segment_timeout,
     )
-    version = None
+    version = refusal = None
     if result is not None:
-        progress(
-            {
-                "phase": "saving",
-                "iteration": config.total_iterations,
-                "total": config.total_iterations,
-                **_IDLE,
-            }
+        try:
+            reasons = check_publishable(result.diagnostics, force=args.force_publish)
+        except PublishRefused as e:
+            refusal = e
+        else:
+            if reasons:
+                print(
+                    "warning: publishing anyway (--force-publish), flagged as unconverged: "
+                    + "; ".join(reasons),
+                    file=sys.stderr,
+                )
+            progress(
+                {
+                    "phase": "saving",
+                    "iteration": config.total_iterations,
+                    "total": config.total_iterations,
+                    **_IDLE,
+                }
+            )
+            files = extra_files(result) if extra_files else None
+            verdict = assess(result.diagnostics, thresholds_from_args(args))
+            version = save_result(args.store, result, extra_files=files, convergence=verdict)
+    # Also a barrier: the other processes finish once process 0 has published (or refused).
+    version = broadcast_text(_REFUSED if refusal else version) or None
+    if refusal is not None:
+        raise refusal
+    if version == _REFUSED:
+        raise PublishRefused(
+            "process 0 refused to publish the run (its chains did not move); see its output"
         )
-        files = extra_files(result) if extra_files else None
-        version = save_result(args.store, result, extra_files=files)
-    # Also a barrier: the other processes finish once process 0 has published.
-    version = broadcast_text(version) or None
     if version is not None and not args.keep_checkpoint:
         # Every process: with a store not shared by all hosts, each removes its parts.
         fingerprint = config.fingerprint(data.fingerprint())
@@ -411,6 +427,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     except JobInterrupted as e:
         print(f"stopped: {e}; nothing was published", file=sys.stderr)
         return _exit_now(INTERRUPTED_EXIT_CODE)
+    except PublishRefused as e:
+        message = str(e)
+        if reporter is not None:  # a job: resubmitting it is how to force it
+            message += ' For a job: submit it again with "force_publish": true.'
+            reporter.failed(message)
+        print(f"error: {message}", file=sys.stderr)
+        return _exit_now(PUBLISH_REFUSED_EXIT_CODE)
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         if reporter is not None:
@@ -439,18 +462,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result is None:
         print(f"process {_process()} done; process 0 published version {version}")
         return 0
-    summary = _summary(version, result)
+    convergence = assess(result.diagnostics, thresholds_from_args(args))
     if args.json:
-        print(json.dumps(summary, default=float))
+        print(json.dumps(run_summary(version, result, convergence), default=float))
     else:
-        d = summary["diagnostics"]
         print(f"published version {version} to {args.store}")
-        print(
-            f"  acceptance {d.get('mean_acceptance')}  step size {d.get('final_step_size')}  "
-            f"leapfrog/s {d.get('leapfrog_per_s')}  wall {d.get('wall_seconds')} s"
-        )
-        print(f"  log-likelihood {d.get('log_likelihood')}")
-        print(f"  pair logits {d.get('pair_logits')}")
+        print(format_diagnostics(result.diagnostics, convergence))
     return 0
 
 

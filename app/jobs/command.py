@@ -18,6 +18,7 @@ FLAGS: dict[str, str] = {
     "seed": "--seed",
     "latent_dim": "--latent-dim",
     "devices": "--devices",
+    "force_publish": "--force-publish",  # a switch: passed alone when true
 }
 
 DEFAULT_PROGRAM: tuple[str, ...] = (sys.executable, "-m", "training", "train")
@@ -41,7 +42,9 @@ def training_command(
     argv = list(program)
     for key, flag in FLAGS.items():
         value = config.get(key)
-        if value is not None:
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif value is not None:
             argv += [flag, str(value)]
     argv += ["--store", str(store_dir), "--run-id", job_id]
     if data_root is not None:

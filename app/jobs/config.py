@@ -21,6 +21,7 @@ class JobConfig(BaseModel):
                 {"preset": "default", "data": "synthetic", "num_chains": 4, "seed": 7},
                 {"preset": "cpu", "data": "ml-1m", "devices": 2},
                 {"preset": "cpu", "data": "uploads/ml-1m.zip"},
+                {"preset": "smoke", "force_publish": True},
             ]
         },
     )
@@ -43,6 +44,11 @@ class JobConfig(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed")
     latent_dim: int | None = Field(None, ge=1, le=512, description="embedding dimension")
     devices: int | None = Field(None, ge=1, le=1024, description="devices on the mesh")
+    force_publish: bool | None = Field(
+        None,
+        description="publish even a run whose chains did not move (flagged as unconverged); "
+        "without it such a run fails with the reason and what to change",
+    )
 
     def to_record(self, *, data: str | None) -> dict[str, Any]:
         """The config stored with the job (the data source as validated/resolved)."""

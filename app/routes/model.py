@@ -11,7 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import AdminDep, HolderDep, ServedDep, SettingsDep, no_model_message
 from app.errors import error_responses
+from app.model_state import ModelHolder, Served
 from app.schemas import (
+    ConvergenceNote,
+    ConvergenceReport,
     HealthResponse,
     LoadErrorInfo,
     ModelResponse,
@@ -64,6 +67,40 @@ def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
     return json_safe(summary)
 
 
+def convergence_note(served: Served) -> ConvergenceNote:
+    """Whether the served version converged, with its warning (for every answer about it)."""
+    record = served.convergence
+    return ConvergenceNote.model_construct(
+        status=record.status, converged=record.converged, warning=served.warning
+    )
+
+
+def convergence_report(served: Served, holder: ModelHolder) -> ConvergenceReport:
+    """The served version's convergence record in full, and how the policy picked it."""
+    record, selection = served.convergence, served.selection
+    latest_pick = holder.selection
+    passed_over = (
+        latest_pick.passed_over
+        if latest_pick is not None and latest_pick.version == served.name
+        else []
+    )
+    return ConvergenceReport(
+        status=record.status,
+        converged=record.converged,
+        warning=served.warning,
+        policy=holder.policy,
+        fallback=bool(selection and selection.fallback),
+        passed_over=passed_over,
+        thresholds={k: float(v) for k, v in record.thresholds.items() if _number(v)},
+        figures={k: (float(v) if _number(v) else None) for k, v in record.figures.items()},
+        failures=record.failures,
+    )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
 @router.get(
     "/model",
     response_model=ModelResponse,
@@ -93,6 +130,7 @@ async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
         manifest=manifest_summary(dict(v.manifest)),
         diagnostics=json_safe(dict(v.diagnostics)),
         plots=[name for name in v.files if name.lower().endswith(_IMAGES)],
+        convergence=convergence_report(served, holder),
         last_load_error=error,
     )
 
@@ -127,25 +165,30 @@ async def healthz() -> HealthResponse:
     "/readyz",
     response_model=ReadyResponse,
     tags=["health"],
-    summary="Readiness: a posterior is loaded (names its version)",
+    summary="Readiness: a posterior is loaded (names its version and whether it converged)",
+    description="200 once a version is served, converged or not: `convergence` says which, "
+    "with the warning an unconverged or unchecked version carries.",
     responses=error_responses(503),
 )
 async def readyz(holder: HolderDep, settings: SettingsDep) -> ReadyResponse:
     served = holder.current
     if served is None:
         raise HTTPException(503, no_model_message(settings))
-    return ReadyResponse(status="ready", model_version=served.name)
+    return ReadyResponse(
+        status="ready", model_version=served.name, convergence=convergence_note(served)
+    )
 
 
 @router.post(
     "/admin/reload",
     response_model=ReloadResponse,
     tags=["admin"],
-    summary="Load the store's newest version now (bearer token)",
+    summary="Load the version the serve policy picks now (bearer token)",
     description=(
-        "Loads `latest` if it differs from the served version, retrying a version that "
-        "failed before, and swaps it in. Returns once the load finished; a failed load keeps "
-        "the old version serving and reports why."
+        "Loads the version SHARDLENS_SERVE_POLICY picks (`latest`, or the newest converged "
+        "one) if it differs from the served version, retrying a version that failed before, "
+        "and swaps it in. Returns once the load finished; a failed load keeps the old version "
+        "serving and reports why."
     ),
     dependencies=[AdminDep],
     responses=error_responses(401, 403),

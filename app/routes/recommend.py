@@ -12,6 +12,7 @@ from app.errors import error_responses
 from app.model_state import Served
 from app.params import UserId
 from app.recommend import candidate_mask, picks_for_user, recommend
+from app.routes.model import convergence_note
 from app.schemas import GenreCount, MovieRecommendation, RecommendResponse, Uncertainty
 from training.data.genres import GENRES
 
@@ -85,6 +86,7 @@ def _recommend(
             distinct_movies=result.uncertainty.distinct_picks,
             top_share=result.uncertainty.top_share,
         ),
+        convergence=convergence_note(served),
     )
 
 
@@ -98,7 +100,9 @@ def _recommend(
         "The response counts the picks: the top `k` movies with their share of samples and "
         "posterior watch probability (mean and 90% interval), the picks' first-genre "
         "breakdown, and how uncertain the posterior is about the pick. With `genre`, only "
-        "movies having at least one of those genres are candidates."
+        "movies having at least one of those genres are candidates. `convergence` says "
+        "whether the posterior passed the convergence check at publish, with a warning when "
+        "it did not (or was published before the check existed)."
     ),
     responses=error_responses(404, 422, 503),
 )

@@ -68,11 +68,21 @@ function stats(dl, rows) {
 
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 
+// Every answer says whether its posterior converged; an unconverged or unchecked one warns.
+function showConvergence(convergence) {
+  const box = $("convergence-warning");
+  const warning = convergence && convergence.warning;
+  box.textContent = warning ? `Warning: ${warning}` : "";
+  box.hidden = !warning;
+  box.dataset.status = (convergence && convergence.status) || "";
+}
+
 async function recommend(userId) {
   const k = $("k").value || 10;
   $("error").hidden = true;
   try {
     const r = await getJSON(`/recommend/${encodeURIComponent(userId)}?k=${encodeURIComponent(k)}`);
+    showConvergence(r.convergence);
     $("result").hidden = false;
     $("result-title").textContent = `User ${r.user_id}: watched ${r.watched_count} movies, ${r.num_samples} posterior samples (model ${r.model_version})`;
     barChart($("picks-chart"), r.recommendations, { cssClass: "pick", label: (d) => d.title });
@@ -106,8 +116,10 @@ async function loadModel() {
   try {
     const m = await getJSON("/model");
     $("model-line").textContent = `Serving model ${m.model_version}: ${m.num_users} users, ${m.num_movies} movies, ${m.num_samples} samples.`;
+    showConvergence(m.convergence);
     const d = m.diagnostics || {};
     const rows = Object.entries(d).filter(([, v]) => typeof v !== "object").map(([key, v]) => [key, typeof v === "number" ? Number(v.toPrecision(4)).toString() : String(v)]);
+    if (m.convergence) rows.unshift(["convergence", m.convergence.status.replace("_", " ")]);
     stats($("diagnostics"), rows);
     const plots = $("plots");
     plots.replaceChildren();

@@ -12,7 +12,6 @@ from training.adaptation.kernel import (
     AdaptiveResults,
     InnerFactory,
 )
-from training.adaptation.mass_matrix import summarize_inverse_mass_matrix
 from training.adaptation.schedule import Windows, stan_windows
 
 __all__ = [
@@ -24,5 +23,4 @@ __all__ = [
     "InnerFactory",
     "Windows",
     "stan_windows",
-    "summarize_inverse_mass_matrix",
 ]
