@@ -10,7 +10,10 @@ the samples.
 Device layout of what crosses the map boundary:
 - chain state: U, u split along their user axis (axis 1, after chains); V, v replicated.
 - kernel results: stacked per device (leading axis = device), whatever their structure,
-  so checkpoints need no knowledge of which fields are sharded.
+  so checkpoints need no knowledge of which fields are sharded. They include the warmup
+  adaptation's state (`training.adaptation.AdaptiveHMC`, built by `training.kernels`), so
+  a resumed run continues its adaptation exactly; `Program.adapted` reads the adapted
+  step size, inverse mass matrix and trajectory length back out.
 """
 
 from __future__ import annotations
@@ -384,5 +387,6 @@ __all__ = [
     "TRACE_NAMES",
     "Problem",
     "Segments",
+    "initial_state",
     "prepare",
 ]
