@@ -9,7 +9,7 @@ import pytest
 from tensorflow_probability.substrates import jax as tfp
 
 from tests.gaussian_target import gaussian_problem, run_adaptive
-from training.adaptation import AdaptiveHMC
+from training.adaptation import AdaptationOptions, AdaptiveHMC
 from training.config import TrainConfig
 
 DEFAULTS = TrainConfig()  # the default warmup: 1000 burn-in iterations, 80% adapting
@@ -18,17 +18,16 @@ LEAPFROG = 10
 
 
 def kernel_maker(mass_matrix: str, *, adaptation_steps: int, **options):
+    settings = AdaptationOptions(
+        initial_step_size=0.05,
+        num_leapfrog_steps=LEAPFROG,
+        num_adaptation_steps=adaptation_steps,
+        mass_matrix=mass_matrix,
+        **options,
+    )
+
     def make(make_inner, user_mask, axis_name):
-        return AdaptiveHMC(
-            make_inner,
-            initial_step_size=0.05,
-            num_leapfrog_steps=LEAPFROG,
-            num_adaptation_steps=adaptation_steps,
-            user_mask=user_mask,
-            axis_name=axis_name,
-            mass_matrix=mass_matrix,
-            **options,
-        )
+        return AdaptiveHMC(make_inner, settings, user_mask=user_mask, axis_name=axis_name)
 
     return make
 

@@ -12,6 +12,7 @@ from tensorflow_probability.substrates.jax.experimental.mcmc import (
     gradient_based_trajectory_length_adaptation as tfp_gbtla,
 )
 
+from training.adaptation import AdaptationError, AdaptationOptions
 from training.adaptation.chees import (
     CheesState,
     chees_gradient,
@@ -211,3 +212,25 @@ def test_chees_ignores_padded_users():
         previous, proposed, velocity, accept, user_mask=mask, device_sum=lambda x: x
     )
     np.testing.assert_allclose(base, moved, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mass_matrix": "dense"}, "mass_matrix"),
+        ({"trajectory": "nuts"}, "trajectory"),
+        ({"reduction": "allreduce"}, "reduction"),
+        ({"initial_step_size": float("nan")}, "initial_step_size"),
+        ({"initial_step_size": 0.0}, "initial_step_size"),
+        ({"num_leapfrog_steps": 0}, "num_leapfrog_steps"),
+        ({"num_adaptation_steps": -1}, "num_adaptation_steps"),
+        ({"step_size_jitter": 1.0}, "step_size_jitter"),
+        ({"target_accept_prob": float("nan")}, "target_accept_prob"),
+        ({"jitter_amount": 0.0}, "jitter_amount"),
+        ({"windows": (75, 0, 50)}, "base window"),
+    ],
+)
+def test_adaptation_options_refuse_bad_values(change, message):
+    base = {"initial_step_size": 0.1, "num_leapfrog_steps": 5, "num_adaptation_steps": 100}
+    with pytest.raises(AdaptationError, match=message):
+        AdaptationOptions(**{**base, **change})

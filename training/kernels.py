@@ -21,14 +21,14 @@ import numpy as np
 from jax import lax
 from tensorflow_probability.substrates import jax as tfp
 
-from training.adaptation import AdaptiveHMC
+from training.adaptation import AdaptationOptions, AdaptiveHMC
 from training.config import ConfigError, TrainConfig
 from training.fast_hmc import FastHamiltonianMonteCarlo
 from training.likelihood import make_fast_target
 from training.model import make_model
 from training.names import AXIS
 
-__all__ = ["build_kernel", "momentum_distribution"]
+__all__ = ["adaptation_options", "build_kernel", "momentum_distribution"]
 
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
@@ -130,11 +130,18 @@ def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array)
     inside the device map. The inner HMC flavour is ``config.likelihood``."""
     return AdaptiveHMC(
         _inner_factory(config, watch, user_mask),
+        adaptation_options(config),
+        user_mask=user_mask,
+        axis_name=AXIS,
+    )
+
+
+def adaptation_options(config: TrainConfig) -> AdaptationOptions:
+    """The adaptation settings of a training config."""
+    return AdaptationOptions(
         initial_step_size=float(np.float32(config.step_size)),
         num_leapfrog_steps=config.num_leapfrog_steps,
         num_adaptation_steps=config.num_adaptation_steps,
-        user_mask=user_mask,
-        axis_name=AXIS,
         mass_matrix=config.mass_matrix,
         trajectory=config.trajectory,
         step_size_jitter=config.step_size_jitter,

@@ -16,14 +16,13 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from training.adaptation_cli import ADAPTATION_OVERRIDES, add_adaptation_arguments
 from training.checkpoint import CheckpointError
 from training.config import (
     LIKELIHOODS,
-    MASS_MATRICES,
     MATMUL_PRECISIONS,
     PRESETS,
     REDUCTIONS,
-    TRAJECTORIES,
     ConfigError,
     preset,
 )
@@ -56,14 +55,7 @@ _OVERRIDES = {
     "matmul_precision": "matmul_precision",
     "likelihood": "likelihood",
     "reduction": "reduction",
-    "mass_matrix": "mass_matrix",
-    "adapt_init_buffer": "adapt_init_buffer",
-    "adapt_window": "adapt_window",
-    "adapt_term_buffer": "adapt_term_buffer",
-    "target_accept_prob": "target_accept_prob",
-    "step_size_jitter": "step_size_jitter",
-    "trajectory": "trajectory",
-    "max_leapfrog_steps": "max_leapfrog_steps",
+    **ADAPTATION_OVERRIDES,
 }
 
 
@@ -125,7 +117,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="cross-device sums: psum (fastest) or ordered (samples bit-identical however "
         "the devices are split over processes)",
     )
-    _add_adaptation(p)
+    add_adaptation_arguments(p)
     p.add_argument(
         "--progress-jsonl",
         default=os.environ.get("SHARDLENS_PROGRESS_JSONL"),
@@ -146,50 +138,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_gate_arguments(p)
     _add_distributed(p)
-
-
-def _add_adaptation(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group(
-        "warmup adaptation",
-        "Over the adapting share of burn-in, Stan's windowed schedule tunes the step size "
-        "(dual averaging) and the mass matrix; see docs/ADAPTATION.md.",
-    )
-    g.add_argument(
-        "--mass-matrix",
-        choices=MASS_MATRICES,
-        help="diagonal: estimate each coordinate's posterior variance in slow windows "
-        "(default); identity: step size only",
-    )
-    g.add_argument(
-        "--adapt-init-buffer", type=int, help="initial fast window, iterations (default 75)"
-    )
-    g.add_argument(
-        "--adapt-window", type=int, help="first slow window, iterations; doubles (default 25)"
-    )
-    g.add_argument(
-        "--adapt-term-buffer", type=int, help="final fast window, iterations (default 50)"
-    )
-    g.add_argument(
-        "--target-accept-prob",
-        type=float,
-        help="mean acceptance probability the step size is tuned to (default 0.75)",
-    )
-    g.add_argument(
-        "--step-size-jitter",
-        type=float,
-        help="each iteration's step size is uniform in [(1-j)eps, (1+j)eps] (default 0.15)",
-    )
-    g.add_argument(
-        "--trajectory",
-        choices=TRAJECTORIES,
-        help="fixed: --num-leapfrog-steps per iteration (default); chees: ChEES-adapted "
-        "trajectory length (needs 2+ chains)",
-    )
-    g.add_argument(
-        "--max-leapfrog-steps",
-        type=int,
-        help="chees: at most this many leapfrog steps per iteration (default 1000)",
-    )
 
 
 def _add_distributed(p: argparse.ArgumentParser) -> None:

@@ -1,16 +1,16 @@
 """Warmup adaptation for HMC: Stan's windowed step size and diagonal mass matrix, ChEES.
 
 Pure functions over NamedTuple state (`schedule`, `dual_averaging`, `welford`,
-`mass_matrix`, `chees`) and one kernel that combines them (`kernel.AdaptiveHMC`).
+`mass_matrix`, `chees`), validated settings (`options.AdaptationOptions`) and one kernel
+that combines them (`kernel.AdaptiveHMC`).
 """
 
-from training.adaptation.kernel import (
+from training.adaptation.kernel import AdaptiveHMC, AdaptiveResults, InnerFactory
+from training.adaptation.options import (
     MASS_MATRICES,
     TRAJECTORIES,
     AdaptationError,
-    AdaptiveHMC,
-    AdaptiveResults,
-    InnerFactory,
+    AdaptationOptions,
 )
 from training.adaptation.schedule import Windows, stan_windows
 
@@ -18,6 +18,7 @@ __all__ = [
     "MASS_MATRICES",
     "TRAJECTORIES",
     "AdaptationError",
+    "AdaptationOptions",
     "AdaptiveHMC",
     "AdaptiveResults",
     "InnerFactory",

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 __all__ = [
     "CheesState",
+    "chees_adapt",
     "chees_gradient",
     "chees_init",
     "chees_leapfrog_steps",
@@ -124,6 +125,43 @@ def chees_gradient(
     total = users + sums[2] + sums[3]
     delta, drift = total[0], total[1]
     return 0.25 * jnp.square(delta), delta * drift
+
+
+def chees_adapt(
+    state: CheesState,
+    *,
+    previous: Sequence[jax.Array],
+    proposed: Sequence[jax.Array],
+    final_momentum: Sequence[jax.Array],
+    inverse_mass_matrix: Sequence[jax.Array] | None,
+    accept_prob: jax.Array,
+    jitter: jax.Array,
+    step_size: jax.Array,
+    iteration: jax.Array,
+    max_leapfrog_steps: int,
+    user_mask: jax.Array,
+    device_sum: Callable[[jax.Array], jax.Array],
+) -> CheesState:
+    """One adaptation step from an HMC transition: the proposal's velocity is
+    M^-1 p' (``inverse_mass_matrix`` None: the identity), the rest as in
+    `chees_gradient` and `chees_update`."""
+    velocity = (
+        list(final_momentum)
+        if inverse_mass_matrix is None
+        else [p * m for p, m in zip(final_momentum, inverse_mass_matrix, strict=True)]
+    )
+    _, gradient = chees_gradient(
+        previous, proposed, velocity, accept_prob, user_mask=user_mask, device_sum=device_sum
+    )
+    return chees_update(
+        state,
+        gradient,
+        accept_prob,
+        jitter=jitter,
+        step_size=step_size,
+        iteration=iteration,
+        max_leapfrog_steps=max_leapfrog_steps,
+    )
 
 
 def chees_update(

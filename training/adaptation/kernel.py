@@ -32,6 +32,7 @@ steps.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -43,10 +44,9 @@ from tensorflow_probability.substrates.jax.mcmc.kernel import TransitionKernel
 
 from training.adaptation.chees import (
     CheesState,
-    chees_gradient,
+    chees_adapt,
     chees_init,
     chees_leapfrog_steps,
-    chees_update,
 )
 from training.adaptation.dual_averaging import (
     DualAveragingState,
@@ -55,28 +55,17 @@ from training.adaptation.dual_averaging import (
     da_update,
 )
 from training.adaptation.mass_matrix import regularized_inverse_mass, unit_inverse_mass
-from training.adaptation.schedule import Windows, stan_windows, window_flags
+from training.adaptation.options import AdaptationOptions
+from training.adaptation.schedule import window_flags
 from training.adaptation.welford import WelfordState, welford_init, welford_update
-from training.config import MASS_MATRICES, TRAJECTORIES
-from training.reductions import ordered_sum
+from training.reductions import device_sum
 
-__all__ = [
-    "MASS_MATRICES",
-    "TRAJECTORIES",
-    "AdaptationError",
-    "AdaptiveHMC",
-    "AdaptiveResults",
-    "InnerFactory",
-]
+__all__ = ["AdaptiveHMC", "AdaptiveResults", "InnerFactory"]
 
 InnerFactory = Callable[[jax.Array, Any, "tuple[jax.Array, ...] | None"], TransitionKernel]
 """(step size, leapfrog steps, inverse mass matrix or None) -> an HMC kernel whose results
 are TFP ``MetropolisHastingsKernelResults`` with ``accepted_results.step_size``,
 ``proposed_state`` and ``proposed_results.final_momentum``."""
-
-
-class AdaptationError(ValueError):
-    """Inconsistent adaptation options; the message names the one to change."""
 
 
 class AdaptiveResults(NamedTuple):
@@ -100,96 +89,53 @@ class AdaptiveResults(NamedTuple):
 
 
 class AdaptiveHMC(TransitionKernel):
-    """Stan-style windowed adaptation of an HMC kernel built by ``make_inner``.
+    """Stan-style windowed adaptation (``options``) of an HMC kernel built by ``make_inner``.
 
     State parts are (U [C, n, D], u [C, n], V [C, M, D], v [C, M]); ``user_mask`` [n] marks
     this device's real users; ``axis_name`` is the mesh axis the users are split over (None
-    unsharded); ``reduction`` "ordered" makes cross-device sums independent of the process
-    layout (`training.reductions`). ``adapt_step_size=False`` keeps the initial step size
-    (NumPyro's option of the same name). Raises `AdaptationError` for invalid options.
+    unsharded).
     """
 
     def __init__(
         self,
         make_inner: InnerFactory,
+        options: AdaptationOptions,
         *,
-        initial_step_size: float,
-        num_leapfrog_steps: int,
-        num_adaptation_steps: int,
         user_mask: jax.Array,
         axis_name: str | None,
-        mass_matrix: str = "diagonal",
-        trajectory: str = "fixed",
-        step_size_jitter: float = 0.15,
-        target_accept_prob: float = 0.75,
-        windows: tuple[int, int, int] = (75, 25, 50),
-        max_leapfrog_steps: int = 1000,
-        jitter_amount: float = 1.0,
-        reduction: str = "psum",
-        adapt_step_size: bool = True,
     ) -> None:
-        if mass_matrix not in MASS_MATRICES:
-            raise AdaptationError(f"mass_matrix {mass_matrix!r}: use one of {MASS_MATRICES}")
-        if trajectory not in TRAJECTORIES:
-            raise AdaptationError(f"trajectory {trajectory!r}: use one of {TRAJECTORIES}")
-        if not 0.0 <= step_size_jitter < 1.0:
-            raise AdaptationError(f"step_size_jitter must be in [0, 1), got {step_size_jitter}")
-        if not 0.0 < target_accept_prob < 1.0:
-            raise AdaptationError(f"target_accept_prob must be in (0, 1), got {target_accept_prob}")
-        if not initial_step_size > 0 or num_leapfrog_steps < 1 or max_leapfrog_steps < 1:
-            raise AdaptationError("step size and leapfrog step counts must be positive")
-        init_buffer, base_window, term_buffer = windows
-        try:
-            schedule = stan_windows(
-                num_adaptation_steps,
-                init_buffer=init_buffer,
-                base_window=base_window,
-                term_buffer=term_buffer,
-            )
-        except ValueError as e:
-            raise AdaptationError(str(e)) from None
-        self._parameters: dict[str, Any] = dict(
-            make_inner=make_inner,
-            initial_step_size=float(initial_step_size),
-            num_leapfrog_steps=int(num_leapfrog_steps),
-            num_adaptation_steps=int(num_adaptation_steps),
-            user_mask=user_mask,
-            axis_name=axis_name,
-            mass_matrix=mass_matrix,
-            trajectory=trajectory,
-            step_size_jitter=float(step_size_jitter),
-            target_accept_prob=float(target_accept_prob),
-            windows=schedule,
-            max_leapfrog_steps=int(max_leapfrog_steps),
-            jitter_amount=float(jitter_amount),
-            reduction=reduction,
-            adapt_step_size=bool(adapt_step_size),
-        )
+        self._make_inner = make_inner
+        self._options = options
+        self._windows = options.schedule()
+        self._user_mask = user_mask
+        self._axis_name = axis_name
+
+    @property
+    def options(self) -> AdaptationOptions:
+        return self._options
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return dict(self._parameters)
-
-    @property
-    def windows(self) -> Windows:
-        return self._parameters["windows"]
+        return {
+            "make_inner": self._make_inner,
+            "options": self._options,
+            "user_mask": self._user_mask,
+            "axis_name": self._axis_name,
+        }
 
     @property
     def is_calibrated(self) -> bool:
         return True
 
-    def _p(self, name: str) -> Any:
-        return self._parameters[name]
-
     # -- TFP kernel interface -----------------------------------------------------------
     def bootstrap_results(self, init_state: Any) -> AdaptiveResults:
         parts = jax.tree_util.tree_leaves(init_state)
         shapes = [p.shape[1:] for p in parts]
-        eps = jnp.float32(self._p("initial_step_size"))
-        steps = self._p("num_leapfrog_steps")
-        diagonal = self._p("mass_matrix") == "diagonal"
+        eps = jnp.float32(self._options.initial_step_size)
+        steps = self._options.num_leapfrog_steps
+        diagonal = self._options.mass_matrix == "diagonal"
         inv_mass = unit_inverse_mass(shapes) if diagonal else None
-        inner = self._p("make_inner")(eps, steps, inv_mass)
+        inner = self._make_inner(eps, steps, inv_mass)
         return AdaptiveResults(
             inner_results=inner.bootstrap_results(init_state),
             iteration=jnp.zeros((), jnp.int32),
@@ -200,8 +146,8 @@ class AdaptiveHMC(TransitionKernel):
             variance=welford_init(shapes) if diagonal else None,
             inverse_mass_matrix=inv_mass,
             trajectory=(
-                chees_init(self._p("initial_step_size"), steps)
-                if self._p("trajectory") == "chees"
+                chees_init(self._options.initial_step_size, steps)
+                if self._options.trajectory == "chees"
                 else None
             ),
         )
@@ -213,13 +159,13 @@ class AdaptiveHMC(TransitionKernel):
         seed = tfp.random.sanitize_seed(seed)
         jitter_seed, inner_seed = tfp.random.split_seed(seed, n=2)
         t = prev.iteration
-        adapting = t < self._p("num_adaptation_steps")
+        adapting = t < self._options.num_adaptation_steps
 
-        j = self._p("step_size_jitter")
+        j = self._options.step_size_jitter
         u = jax.random.uniform(jitter_seed, (), jnp.float32, -1.0, 1.0)
         eps = prev.step_size * (1.0 + j * u) if j > 0 else prev.step_size
         if prev.trajectory is None:
-            steps: Any = self._p("num_leapfrog_steps")
+            steps: Any = self._options.num_leapfrog_steps
             jitter = None
         else:
             steps, jitter = chees_leapfrog_steps(
@@ -227,10 +173,10 @@ class AdaptiveHMC(TransitionKernel):
                 t,
                 eps,
                 adapting=adapting,
-                jitter_amount=self._p("jitter_amount"),
-                max_leapfrog_steps=self._p("max_leapfrog_steps"),
+                jitter_amount=self._options.jitter_amount,
+                max_leapfrog_steps=self._options.max_leapfrog_steps,
             )
-        inner = self._p("make_inner")(eps, steps, prev.inverse_mass_matrix)
+        inner = self._make_inner(eps, steps, prev.inverse_mass_matrix)
         new_state, mh = inner.one_step(
             current_state, _with_step_size(prev.inner_results, eps), seed=inner_seed
         )
@@ -238,16 +184,18 @@ class AdaptiveHMC(TransitionKernel):
         ratio = mh.log_accept_ratio
         accept = jnp.where(jnp.isnan(ratio), 0.0, jnp.exp(jnp.minimum(ratio, 0.0)))
         dual = _choose(
-            adapting & self._p("adapt_step_size"),
-            da_update(prev.dual_averaging, jnp.mean(accept), target=self._p("target_accept_prob")),
+            adapting & self._options.adapt_step_size,
+            da_update(
+                prev.dual_averaging, jnp.mean(accept), target=self._options.target_accept_prob
+            ),
             prev.dual_averaging,
         )
         step_size = jnp.where(
-            adapting & self._p("adapt_step_size"), jnp.exp(dual.log_step), prev.step_size
+            adapting & self._options.adapt_step_size, jnp.exp(dual.log_step), prev.step_size
         )
         variance, inv_mass = prev.variance, prev.inverse_mass_matrix
         if variance is not None:
-            slow, window_end = window_flags(self.windows, t)
+            slow, window_end = window_flags(self._windows, t)
             new_parts = jax.tree_util.tree_leaves(new_state)
             variance = _choose(slow, welford_update(variance, new_parts), variance)
             variance, inv_mass, dual, step_size = lax.cond(
@@ -259,26 +207,29 @@ class AdaptiveHMC(TransitionKernel):
                 dual,
                 step_size,
             )
-        if self._p("adapt_step_size"):
-            last = t == self._p("num_adaptation_steps") - 1
+        if self._options.adapt_step_size:
+            last = t == self._options.num_adaptation_steps - 1
             step_size = jnp.where(last, da_final_step_size(dual), step_size)
 
         trajectory = prev.trajectory
         if trajectory is not None and jitter is not None:
-            trajectory = _choose(
-                adapting,
-                self._chees(
-                    current_state,
-                    mh,
-                    accept,
-                    inv_mass_used=prev.inverse_mass_matrix,
-                    state=trajectory,
-                    jitter=jitter,
-                    step_size=eps,
-                    iteration=t,
-                ),
+            adapted = chees_adapt(
                 trajectory,
+                previous=jax.tree_util.tree_leaves(current_state),
+                proposed=jax.tree_util.tree_leaves(mh.proposed_state),
+                final_momentum=jax.tree_util.tree_leaves(mh.proposed_results.final_momentum),
+                inverse_mass_matrix=prev.inverse_mass_matrix,
+                accept_prob=accept,
+                jitter=jitter,
+                step_size=eps,
+                iteration=t,
+                max_leapfrog_steps=self._options.max_leapfrog_steps,
+                user_mask=self._user_mask,
+                device_sum=functools.partial(
+                    device_sum, axis_name=self._axis_name, kind=self._options.reduction
+                ),
             )
+            trajectory = _choose(adapting, adapted, trajectory)
         return new_state, AdaptiveResults(
             inner_results=mh,
             iteration=t + 1,
@@ -295,47 +246,12 @@ class AdaptiveHMC(TransitionKernel):
     def _end_window(self, variance, inv_mass, dual, step_size):
         """A slow window ends: new metric, empty estimator, dual averaging restarted."""
         del inv_mass
-        new_inv_mass = regularized_inverse_mass(variance, user_mask=self._p("user_mask"))
+        new_inv_mass = regularized_inverse_mass(variance, user_mask=self._user_mask)
         empty = welford_init([m.shape for m in variance.mean])
-        if not self._p("adapt_step_size"):
+        if not self._options.adapt_step_size:
             return empty, new_inv_mass, dual, step_size
         restart = da_final_step_size(dual)
         return empty, new_inv_mass, da_init(restart), restart
-
-    def _device_sum(self, x: jax.Array) -> jax.Array:
-        axis = self._p("axis_name")
-        if axis is None:
-            return x
-        if self._p("reduction") == "ordered":
-            return ordered_sum(x, axis)
-        return lax.psum(x, axis)
-
-    def _chees(self, previous, mh, accept, *, inv_mass_used, state, jitter, step_size, iteration):
-        previous = jax.tree_util.tree_leaves(previous)
-        proposed = jax.tree_util.tree_leaves(mh.proposed_state)
-        momentum = jax.tree_util.tree_leaves(mh.proposed_results.final_momentum)
-        velocity = (
-            momentum
-            if inv_mass_used is None
-            else [p * im for p, im in zip(momentum, inv_mass_used, strict=True)]
-        )
-        _, gradient = chees_gradient(
-            previous,
-            proposed,
-            velocity,
-            accept,
-            user_mask=self._p("user_mask"),
-            device_sum=self._device_sum,
-        )
-        return chees_update(
-            state,
-            gradient,
-            accept,
-            jitter=jitter,
-            step_size=step_size,
-            iteration=iteration,
-            max_leapfrog_steps=self._p("max_leapfrog_steps"),
-        )
 
 
 def _with_step_size(mh: Any, step_size: jax.Array) -> Any:
