@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
 COPY storage ./storage
+COPY common ./common
 COPY scripts ./scripts
 RUN pip install . && mkdir -p /var/lib/shardlens/store /var/lib/shardlens/data
 

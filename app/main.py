@@ -23,12 +23,17 @@ from app.settings import Settings, get_settings
 
 log = logging.getLogger("shardlens.serve")
 STATIC_DIR = Path(__file__).parent / "static"
+# The HTTP API's version (OpenAPI `info.version`); CHANGELOG.md says what changed.
+API_VERSION = "0.2.0"
 
 DESCRIPTION = """\
 Posterior-based movie recommendations. A training job fits Bayesian matrix factorization to
 the MovieLens watch matrix with sharded HMC and publishes posterior samples; this server
 loads the newest version, counts each posterior sample's top unwatched movie per user, and
 swaps in new versions without downtime.
+
+User and movie ids are text everywhere (paths, bodies, responses): a MovieLens id is its
+decimal text (`"405"`), an interactions file keeps its own ids (`"tt0111161"`).
 """
 
 
@@ -60,7 +65,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         title="shardlens",
         summary="Movie recommendations from a Bayesian matrix factorization posterior",
         description=DESCRIPTION,
-        version="0.1.0",
+        version=API_VERSION,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
     )

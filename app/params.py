@@ -1,4 +1,4 @@
-"""Request parameters shared by routes: strict decimal ids, and scalar parameters given once."""
+"""Request parameters shared by routes: public text ids, and scalar parameters given once."""
 
 from __future__ import annotations
 
@@ -10,31 +10,48 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from fastapi import Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BeforeValidator
+from pydantic import AfterValidator
 
-MAX_ID = 2**63 - 1  # ids are int64 in the store
-_DECIMAL = re.compile(r"-?[0-9]+")
+from common.ids import ID_PATTERN, MAX_ID_LENGTH, id_problem
+
+_PATTERN = re.compile(ID_PATTERN)
 
 
-def decimal_only(value: Any) -> Any:
-    """Refuse what `int()` would otherwise accept: '+1', ' 1', '1_0', other scripts' digits."""
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
-        raise ValueError(
-            "ids are written with the digits 0-9 only, e.g. 42 "
-            "(no sign, spaces, underscores or other numerals)"
-        )
+def possible_id(value: str) -> str:
+    """Refuse (422) text that the schema's pattern refuses, saying why. The pattern is read
+    as Python's `re.match` (and JSON Schema validators in Python) read it, where `$` also
+    matches before a final newline: such a value passes here and is simply not found (404),
+    since no loaded id can hold a control character."""
+    if not _PATTERN.match(value):
+        raise ValueError(f"not an id: {id_problem(value)}")
     return value
 
 
+_ID_DOC = (
+    "the source's own id, as text: a MovieLens id is its decimal text ('405'), an "
+    "interactions file keeps its ids ('tt0111161')"
+)
+# The pattern is stated in the schema; `possible_id` checks the same and says why.
+_SCHEMA = {"pattern": ID_PATTERN}
 UserId = Annotated[
-    int,
-    Path(ge=0, le=MAX_ID, description="original MovieLens user id"),
-    BeforeValidator(decimal_only),
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description=f"user id: {_ID_DOC}",
+        json_schema_extra=_SCHEMA,
+    ),
+    AfterValidator(possible_id),
 ]
 MovieId = Annotated[
-    int,
-    Path(ge=0, le=MAX_ID, description="original MovieLens movie id"),
-    BeforeValidator(decimal_only),
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description=f"movie id: {_ID_DOC}",
+        json_schema_extra=_SCHEMA,
+    ),
+    AfterValidator(possible_id),
 ]
 
 

@@ -23,7 +23,7 @@ class ValidationErrorBody(BaseModel):
 
 
 class MovieRecommendation(BaseModel):
-    movie_id: int = Field(description="original MovieLens movie id")
+    movie_id: str = Field(description="the source's movie id, as text")
     title: str
     genres: list[str]
     count: int = Field(description="posterior samples whose top unwatched movie this is")
@@ -89,14 +89,14 @@ class ConvergenceReport(ConvergenceNote):
 
 
 _RECOMMEND_EXAMPLE: JsonDict = {
-    "user_id": 1,
+    "user_id": "1",
     "model_version": "20261127T074000Z-1a2b3c4d",
     "num_samples": 1000,
     "watched_count": 53,
     "genre_filter": [],
     "recommendations": [
         {
-            "movie_id": 2858,
+            "movie_id": "2858",
             "title": "American Beauty (1999)",
             "genres": ["Comedy", "Drama"],
             "count": 412,
@@ -115,7 +115,7 @@ _RECOMMEND_EXAMPLE: JsonDict = {
 class RecommendResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_RECOMMEND_EXAMPLE]})
 
-    user_id: int
+    user_id: str = Field(description="the source's user id, as text")
     model_version: str
     num_samples: int = Field(description="posterior samples (draws x chains) that voted")
     watched_count: int
@@ -129,7 +129,7 @@ class RecommendResponse(BaseModel):
 
 
 class MovieRef(BaseModel):
-    movie_id: int
+    movie_id: str = Field(description="the source's movie id, as text")
     title: str
     genres: list[str]
 
@@ -139,20 +139,20 @@ class UserResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "user_id": 1,
+                    "user_id": "1",
                     "model_version": "20261127T074000Z-1a2b3c4d",
                     "watched_count": 53,
                     "offset": 0,
                     "limit": 1,
                     "watched": [
-                        {"movie_id": 1193, "title": "One Flew Over...", "genres": ["Drama"]}
+                        {"movie_id": "1193", "title": "One Flew Over...", "genres": ["Drama"]}
                     ],
                 }
             ]
         }
     )
 
-    user_id: int
+    user_id: str = Field(description="the source's user id, as text")
     model_version: str
     watched_count: int
     offset: int
@@ -165,7 +165,7 @@ class MovieResponse(MovieRef):
         json_schema_extra={
             "examples": [
                 {
-                    "movie_id": 1,
+                    "movie_id": "1",
                     "title": "Toy Story (1995)",
                     "genres": ["Animation", "Children", "Comedy"],
                     "model_version": "20261127T074000Z-1a2b3c4d",
@@ -277,7 +277,7 @@ class ReloadResponse(BaseModel):
 
 
 class UserSummary(BaseModel):
-    user_id: int
+    user_id: str = Field(description="the source's user id, as text")
     watched_count: int
 
 
@@ -291,7 +291,7 @@ class UserListResponse(BaseModel):
                     "sort": "most_watched",
                     "offset": 0,
                     "limit": 1,
-                    "users": [{"user_id": 4169, "watched_count": 2314}],
+                    "users": [{"user_id": "4169", "watched_count": 2314}],
                 }
             ]
         }

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.jobs.launchers.slurm_config import SlurmSettings
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 ServePolicy = Literal["latest", "latest-converged"]  # storage.convergence.SERVE_POLICIES
 
@@ -17,7 +19,11 @@ class Settings(BaseSettings):
     """Everything the server reads from its environment (one object per process)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SHARDLENS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="SHARDLENS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="__",  # SHARDLENS_SLURM__PARTITION=gpu
     )
 
     store_dir: Path = Field(default=Path("var/store"), description="posterior store to serve from")
@@ -56,6 +62,16 @@ class Settings(BaseSettings):
         default_factory=list,
         description="the training command a job runs, before its flags (JSON list); "
         "empty: this Python's `-m training train`",
+    )
+    job_backend: Literal["local", "slurm"] = Field(
+        default="local",
+        description="how new jobs run: `local` (a child process of the server) or `slurm` "
+        "(a batch job submitted with sbatch)",
+    )
+    slurm: SlurmSettings = Field(
+        default_factory=SlurmSettings,
+        description="the Slurm backend: default resources, allowed options, commands "
+        "(SHARDLENS_SLURM__<FIELD>)",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -1,10 +1,11 @@
 """Per-device memory of one compiled HMC segment, from XLA, next to the README's formula.
 
     python bench/device_memory.py [--users 6040 --movies 3706 --latent-dim 20 --chains 2
-        --devices 8 --segment 20 --reduction psum]
+        --devices 8 --segment 20 --reduction psum --likelihood fast]
 
 Compiles (does not run) the segment program on fake CPU devices and prints XLA's memory
-analysis per device (arguments, outputs, temporaries) and the formula's estimate. The
+analysis per device (arguments, outputs, temporaries) and the formula's estimate
+(`training.memory.device_bytes`, the one training checks before it compiles). The
 device count P only changes the user block L = ceil(N / P), so the figure is what one
 device of a P-device mesh needs, whether those devices sit on one host or many.
 """
@@ -19,24 +20,6 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
-def formula(*, n: int, m: int, d: int, c: int, p: int, t: int, ordered: bool) -> dict:
-    """The README's per-device estimate in bytes (float32 = 4 bytes, bool = 1 byte).
-
-    The L x M coefficients (11 + 24 C) were fitted to XLA's figures for C = 1, 2, 4: the
-    bool block, its float32 copy and masks (~11 bytes per entry) plus, per chain, about six
-    float32 [L, M] temporaries (logits, their sigmoid and softplus, cotangents).
-    """
-    local = -(-n // p)
-    dense = local * m * (11 + 24 * c)
-    params = c * (d + 1) * (local + m)  # U, u, V, v floats per copy
-    state = 4 * params * 6  # state, momentum, proposal, gradients
-    draws = 4 * params * t  # one segment's draws, until fetched
-    reduce = 4 * p * c * m * (d + 1) if ordered else 0  # ordered sum: all-gathered grads
-    total = dense + state + draws + reduce
-    return {"dense_blocks": dense, "state": state, "draws": draws,
-            "ordered_gather": reduce, "total": total}  # fmt: skip
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--users", type=int, default=6040)
@@ -47,6 +30,7 @@ def main() -> None:
     ap.add_argument("--segment", type=int, default=20)
     ap.add_argument("--leapfrog", type=int, default=10)
     ap.add_argument("--reduction", default="psum", choices=("psum", "ordered"))
+    ap.add_argument("--likelihood", default="fast", choices=("fast", "reference"))
     args = ap.parse_args()
 
     from training.mesh import request_cpu_devices
@@ -54,6 +38,7 @@ def main() -> None:
     request_cpu_devices(args.devices)
     from training.config import TrainConfig
     from training.data import SyntheticSpec, generate
+    from training.memory import device_bytes
     from training.mesh import make_mesh
     from training.sampler import Segments, prepare
 
@@ -64,22 +49,17 @@ def main() -> None:
         data="synthetic", num_chains=args.chains, latent_dim=args.latent_dim,
         devices=args.devices, segment_size=args.segment, num_leapfrog_steps=args.leapfrog,
         num_burnin_steps=0, num_results=args.segment, reduction=args.reduction,
+        likelihood=args.likelihood,
     )  # fmt: skip
     mesh = make_mesh(args.devices)
     segments = Segments(config, prepare(data, num_devices=args.devices), mesh)
     state, results = segments.init()
     segments.compile(state, results, args.segment)
-    analysis = segments.program._compiled[args.segment].memory_analysis()
-    xla = {
-        "arguments": analysis.argument_size_in_bytes,
-        "outputs": analysis.output_size_in_bytes,
-        "temporaries": analysis.temp_size_in_bytes,
-        "aliased": analysis.alias_size_in_bytes,
-    }
+    xla = segments.program.memory_analysis(args.segment) or {}
     # The compiled SPMD program is the per-device one: these are one device's bytes.
-    est = formula(
+    est = device_bytes(
         n=args.users, m=args.movies, d=args.latent_dim, c=args.chains, p=args.devices,
-        t=args.segment, ordered=args.reduction == "ordered",
+        t=args.segment, likelihood=args.likelihood, ordered=args.reduction == "ordered",
     )  # fmt: skip
     measured = xla["arguments"] + xla["outputs"] + xla["temporaries"] - xla["aliased"]
     print(

@@ -57,8 +57,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_status_seq ON jobs (status, seq);
     """,
+    # The run's sizes, known before compiling: watch matrix, memory per device and host (JSON).
+    "ALTER TABLE jobs ADD COLUMN sizes TEXT",
+    # Jobs handed to a cluster scheduler: which launcher runs them, the scheduler's job id,
+    # and its last seen state (pending, running, ...) and reason.
+    """
+    ALTER TABLE jobs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE jobs ADD COLUMN external_id TEXT;
+    ALTER TABLE jobs ADD COLUMN scheduler_state TEXT;
+    ALTER TABLE jobs ADD COLUMN scheduler_reason TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# A running job that its scheduler has not started yet (or requeued) shows as queued.
+PENDING = "pending"
+_EFFECTIVE_STATUS = (
+    f"CASE WHEN status = 'running' AND scheduler_state = '{PENDING}' THEN 'queued' ELSE status END"
+)
 
 
 class JobError(Exception):
@@ -101,10 +116,23 @@ class Job:
     pid: int | None
     cancel_requested: bool
     attempts: int
+    sizes: dict[str, Any] | None = None
+    backend: str = "local"
+    external_id: str | None = None
+    scheduler_state: str | None = None
+    scheduler_reason: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def effective_status(self) -> str:
+        """The status users see: a job handed to a scheduler that has not started it yet
+        (pending, or requeued) counts as `queued`; otherwise `status`."""
+        if self.status == "running" and self.scheduler_state == PENDING:
+            return "queued"
+        return self.status
 
     @property
     def progress(self) -> dict[str, Any]:
@@ -126,6 +154,7 @@ class JobPage:
 def _row_to_job(row: sqlite3.Row) -> Job:
     values = {key: row[key] for key in row.keys() if key != "seq"}  # noqa: SIM118
     values["config"] = json.loads(values["config"])
+    values["sizes"] = json.loads(values["sizes"]) if values.get("sizes") else None
     values["cancel_requested"] = bool(values["cancel_requested"])
     return Job(**values)
 
@@ -187,10 +216,13 @@ class JobStore:
         return _row_to_job(row)
 
     def list(self, *, limit: int = 20, offset: int = 0, status: str | None = None) -> JobPage:
-        """One page of jobs, newest first, and the total count (optionally of one status)."""
+        """One page of jobs, newest first, and the total count (optionally of one
+        `effective_status`)."""
         if limit < 1 or offset < 0:
             raise JobError("limit must be at least 1 and offset at least 0")
-        where, args = ("WHERE status = ?", (_check_status(status),)) if status else ("", ())
+        where, args = (
+            (f"WHERE {_EFFECTIVE_STATUS} = ?", (_check_status(status),)) if status else ("", ())
+        )
         with self._connect() as conn:
             total = conn.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
             rows = conn.execute(
@@ -212,15 +244,27 @@ class JobStore:
     # -- writing ---------------------------------------------------------------------------
 
     def create(
-        self, *, config: Mapping[str, Any], kind: str = "train", log_path: str | None = None
+        self,
+        *,
+        config: Mapping[str, Any],
+        kind: str = "train",
+        log_path: str | None = None,
+        backend: str = "local",
     ) -> Job:
-        """A new queued job."""
+        """A new queued job, to be run by the launcher named `backend`."""
         job_id = uuid.uuid4().hex
         with self._connect(write=True) as conn:
             conn.execute(
-                "INSERT INTO jobs (id, kind, status, config, created_at, log_path) "
-                "VALUES (?, ?, 'queued', ?, ?, ?)",
-                (job_id, kind, json.dumps(dict(config), sort_keys=True), time.time(), log_path),
+                "INSERT INTO jobs (id, kind, status, config, created_at, log_path, backend) "
+                "VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+                (
+                    job_id,
+                    kind,
+                    json.dumps(dict(config), sort_keys=True),
+                    time.time(),
+                    log_path,
+                    backend,
+                ),
             )
         return self.get(job_id)
 
@@ -249,7 +293,8 @@ class JobStore:
     def _start(conn: sqlite3.Connection, job_id: str, pid: int | None) -> None:
         conn.execute(
             "UPDATE jobs SET status = 'running', started_at = ?, finished_at = NULL, "
-            "pid = ?, error = NULL, attempts = attempts + 1 WHERE id = ?",
+            "pid = ?, error = NULL, attempts = attempts + 1, external_id = NULL, "
+            "scheduler_state = NULL, scheduler_reason = NULL WHERE id = ?",
             (time.time(), pid, job_id),
         )
 
@@ -257,6 +302,27 @@ class JobStore:
         with self._connect(write=True) as conn:
             self._require(conn, job_id, ("queued", "running"), "given a pid")
             conn.execute("UPDATE jobs SET pid = ? WHERE id = ?", (pid, job_id))
+
+    def set_external_id(self, job_id: str, external_id: str) -> None:
+        """The scheduler's id for a running job's current attempt (e.g. a Slurm job id)."""
+        with self._connect(write=True) as conn:
+            self._require(conn, job_id, ("running",), "given a scheduler job id")
+            conn.execute("UPDATE jobs SET external_id = ? WHERE id = ?", (external_id, job_id))
+
+    def set_scheduler_state(
+        self, job_id: str, *, state: str, reason: str | None, started_at: float | None = None
+    ) -> Job:
+        """Record what the scheduler last said about the job (any status: a finished job
+        keeps the scheduler's final word). `started_at` replaces the start time, e.g. when
+        the scheduler started the job later than it was submitted."""
+        with self._connect(write=True) as conn:
+            self._require(conn, job_id, STATUSES, "given a scheduler state")
+            conn.execute(
+                "UPDATE jobs SET scheduler_state = ?, scheduler_reason = ?, "
+                "started_at = COALESCE(?, started_at) WHERE id = ?",
+                (state, reason, started_at, job_id),
+            )
+        return self.get(job_id)
 
     def set_log_path(self, job_id: str, log_path: str | None) -> None:
         with self._connect(write=True) as conn:
@@ -267,11 +333,17 @@ class JobStore:
         """Record a progress payload (keys of PROGRESS_FIELDS; others are ignored) on a
         running job. Returns False, changing nothing, when the job is not running."""
         fields = {k: progress[k] for k in PROGRESS_FIELDS if k in progress}
+        if progress.get("sizes"):
+            fields["sizes"] = json.dumps(progress["sizes"], default=_plain)
         sets = "".join(f"{k} = ?, " for k in fields)
         with self._connect() as conn:
             cursor = conn.execute(
                 f"UPDATE jobs SET {sets}updated_at = ? WHERE id = ? AND status = 'running'",
-                (*(_plain(v) for v in fields.values()), time.time(), job_id),
+                (
+                    *(v if k == "sizes" else _plain(v) for k, v in fields.items()),
+                    time.time(),
+                    job_id,
+                ),
             )
         if cursor.rowcount == 0:
             self.get(job_id)  # raises JobNotFoundError for an unknown id
@@ -315,7 +387,8 @@ class JobStore:
             self._require(conn, job_id, ("failed", "cancelled"), "requeued")
             conn.execute(
                 "UPDATE jobs SET status = 'queued', finished_at = NULL, started_at = NULL, "
-                "pid = NULL, cancel_requested = 0 WHERE id = ?",
+                "pid = NULL, cancel_requested = 0, external_id = NULL, scheduler_state = NULL, "
+                "scheduler_reason = NULL WHERE id = ?",
                 (job_id,),
             )
         return self.get(job_id)

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 
 FORMAT = "shardlens-posterior"
-FORMAT_VERSION = 1
+# 2: ids are stored as text (`<U` arrays) with their kind in the manifest's "ids";
+# 1: int64 ids. Both are read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 
 
@@ -100,10 +103,11 @@ def check(manifest: Any) -> str | None:
         return "it is not a JSON object"
     if manifest.get("format") != FORMAT:
         return f"format is {manifest.get('format')!r}, expected {FORMAT!r}"
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         return (
             f"format_version {manifest.get('format_version')!r} is not supported "
-            f"(this code reads {FORMAT_VERSION}); upgrade shardlens or retrain"
+            f"(this code reads {', '.join(map(str, READABLE_VERSIONS))}); upgrade shardlens "
+            "or retrain"
         )
     for key in ("version", "shapes", "files", "data", "config", "created_at"):
         if key not in manifest:

@@ -14,6 +14,7 @@ from storage import fsio, layout
 from storage import manifest as mf
 from storage.convergence import CONVERGENCE_KEY, check_record
 from storage.errors import StoreError
+from storage.ids import id_kind, ids_as_text
 from training.data import WatchData
 
 _BLOCK_BYTES = 16 << 20  # rows per block so each staged block is about 16 MiB
@@ -187,6 +188,11 @@ def publish_posterior(
     """
     store = Path(store_dir)
     arrays, shapes = check_samples(samples, data)
+    try:
+        ids_as_text(data.user_ids, what="user")
+        ids_as_text(data.movie_ids, what="movie")
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
     trace_arrays = _check_extras(traces, files)
     try:
         config_json = mf.jsonable(config)
@@ -227,8 +233,8 @@ def _write_payload(
         F.MOVIE_EMBEDDINGS, np.ascontiguousarray(arrays["movie_embeddings"].reshape(k, m, d))
     )
     writer.array(F.MOVIE_BIAS, np.ascontiguousarray(arrays["movie_bias"].reshape(k, m)))
-    writer.array(F.USER_IDS, np.ascontiguousarray(data.user_ids, dtype=np.int64))
-    writer.array(F.MOVIE_IDS, np.ascontiguousarray(data.movie_ids, dtype=np.int64))
+    writer.array(F.USER_IDS, ids_as_text(data.user_ids, what="user"))
+    writer.array(F.MOVIE_IDS, ids_as_text(data.movie_ids, what="movie"))
     indptr, indices = _csr(data)
     writer.array(F.WATCHED_INDPTR, indptr)
     writer.array(F.WATCHED_INDICES, indices)
@@ -270,7 +276,9 @@ def _commit(
                 "source": data.source,
                 "fingerprint": data.fingerprint(),
                 "num_watches": data.num_watches,
+                "loading": mf.jsonable(getattr(data, "report", {}) or {}),
             },
+            "ids": {"users": id_kind(data.user_ids), "movies": id_kind(data.movie_ids)},
             "shapes": {**shapes._asdict(), "samples": shapes.samples},
             "layout": {
                 "sample_index": "k = draw * chains + chain",

@@ -11,6 +11,7 @@ import numpy as np
 from storage import files as F
 from storage import layout
 from storage.errors import StoreError
+from storage.ids import IdLookup
 from storage.verify import check_files, corrupt, read_manifest
 
 
@@ -37,8 +38,12 @@ class PosteriorVersion:
             F.MOVIE_EMBEDDINGS, (k, m, d), np.float32, mmap=True
         )
         self.movie_bias: np.ndarray = self._array(F.MOVIE_BIAS, (k, m), np.float32, mmap=True)
-        self.user_ids: np.ndarray = self._array(F.USER_IDS, (n,), np.int64)
-        self.movie_ids: np.ndarray = self._array(F.MOVIE_IDS, (m,), np.int64)
+        # Public ids as text; format 1 stored int64, read as its decimal text.
+        self.user_ids: np.ndarray = self._ids(F.USER_IDS, n)
+        self.movie_ids: np.ndarray = self._ids(F.MOVIE_IDS, m)
+        self.id_kinds: dict[str, str] = dict(
+            manifest.get("ids") or {"users": "int", "movies": "int"}
+        )
         self._indptr = self._array(F.WATCHED_INDPTR, (n + 1,), np.int64)
         nnz = int(self._indptr[-1])
         self._indices = self._array(F.WATCHED_INDICES, (nnz,), np.int32)
@@ -60,8 +65,20 @@ class PosteriorVersion:
             if name.startswith(F.TRACES_DIR + "/")
         }
         self.diagnostics: dict = manifest.get("diagnostics") or {}
-        self._user_lookup: dict[int, int] | None = None
-        self._movie_lookup: dict[int, int] | None = None
+        self._user_lookup = IdLookup(self.user_ids)
+        self._movie_lookup = IdLookup(self.movie_ids)
+
+    def _ids(self, name: str, count: int) -> np.ndarray:
+        array = self._array(name)
+        text = array.dtype.kind == "U" and self.manifest.get("format_version", 1) >= 2
+        if array.shape != (count,) or not (text or array.dtype == np.int64):
+            raise corrupt(
+                self.version,
+                name,
+                f"holds {array.dtype}{list(array.shape)}, expected {count} "
+                + ("text ids" if self.manifest.get("format_version", 1) >= 2 else "int64 ids"),
+            )
+        return array if text else array.astype(str)
 
     def _array(
         self,
@@ -89,17 +106,13 @@ class PosteriorVersion:
             )
         return array
 
-    def user_index(self, user_id: int) -> int | None:
-        """Factorized index of an original user id (None when unknown)."""
-        if self._user_lookup is None:
-            self._user_lookup = {int(u): i for i, u in enumerate(self.user_ids.tolist())}
-        return self._user_lookup.get(int(user_id))
+    def user_index(self, user_id: str) -> int | None:
+        """Factorized index of a public user id, its text (None when unknown)."""
+        return self._user_lookup(str(user_id))
 
-    def movie_index(self, movie_id: int) -> int | None:
-        """Factorized index of an original movie id (None when unknown)."""
-        if self._movie_lookup is None:
-            self._movie_lookup = {int(m): j for j, m in enumerate(self.movie_ids.tolist())}
-        return self._movie_lookup.get(int(movie_id))
+    def movie_index(self, movie_id: str) -> int | None:
+        """Factorized index of a public movie id, its text (None when unknown)."""
+        return self._movie_lookup(str(movie_id))
 
     def _check_user(self, user_index: int) -> int:
         if not 0 <= user_index < self.num_users:

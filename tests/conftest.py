@@ -23,3 +23,13 @@ def ml1m_dir(tmp_path):
 def ml100k_dir(tmp_path):
     """A tiny ml-100k folder in the exact GroupLens format."""
     return write_ml100k(tmp_path / "ml-100k")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A single-node Slurm on this machine for the whole test run (tests/slurm_helpers.py)."""
+    from tests.slurm_helpers import start_cluster, stop_cluster
+
+    cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+    yield cluster
+    stop_cluster(cluster)

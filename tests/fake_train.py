@@ -36,6 +36,7 @@ def main() -> int:
     reporter = JobReporter(job_id=args.job_id, db_path=args.jobs_db, stop=install_sigterm_handler())
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring SIGTERM", flush=True)
     try:
         steps = max(1, int(seconds / 0.05))
         for i in range(steps):

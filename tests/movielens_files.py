@@ -100,3 +100,89 @@ def write_ml100k(folder: Path, **overrides: bytes | None) -> Path:
         if raw is not None:
             (folder / name).write_bytes(raw)
     return folder
+
+
+# ---- ml-10m: `::`-separated, half-star ratings, UTF-8, no users.dat ------------------------
+ML10M_MOVIES = [
+    (1, "Toy Story (1995)", "Adventure|Animation|Children|Comedy|Fantasy"),
+    (11, "American President, The (1995)", "Comedy|Drama|Romance"),
+    (122, "Boomerang (1992)", "Comedy|Romance"),
+    (185, "Net, The (1995)", "Action|Crime|Thriller"),
+    (8600, "Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)", "Comedy|Romance"),
+    (64999, "Deep Sea 3D (2006)", "Documentary|IMAX"),
+    (65000, "Unseen Film (2008)", "(no genres listed)"),
+]
+ML10M_RATINGS = [
+    (1, 122, 5, 838985046),
+    (1, 185, 4.5, 838983525),
+    (2, 8600, 3.5, 868245777),
+    (2, 1, 0.5, 868245920),
+    (3, 64999, 2, 1136075494),
+    (3, 65000, 4, 1133571000),
+    (3, 11, 3.5, 1136075500),
+]
+
+
+def ml10m_texts() -> dict[str, bytes]:
+    movies = "".join(f"{m}::{t}::{g}\n" for m, t, g in ML10M_MOVIES).encode("utf-8")
+    ratings = "".join(f"{u}::{m}::{r:g}::{t}\n" for u, m, r, t in ML10M_RATINGS).encode("ascii")
+    tags = b"15::4973::excellent!::1215184630\n"
+    return {"movies.dat": movies, "ratings.dat": ratings, "tags.dat": tags}
+
+
+def write_ml10m_zip(path: Path) -> Path:
+    """The GroupLens ml-10m.zip layout: one folder named ml-10M100K."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, raw in ml10m_texts().items():
+            archive.writestr(f"ml-10M100K/{name}", raw)
+    return path
+
+
+# ---- ml-20m / 25m / 32m / latest: CSV with a header and quoted titles ---------------------
+CSV_MOVIES = [
+    (1, "Toy Story (1995)", "Adventure|Animation|Children|Comedy|Fantasy"),
+    (11, '"American President, The (1995)"', "Comedy|Drama|Romance"),
+    (296, "Pulp Fiction (1994)", "Comedy|Crime|Drama|Thriller"),
+    (4973, '"Amélie (Fabuleux destin d\'Amélie Poulain, Le) (2001)"', "Comedy|Romance"),
+    (72998, "Avatar (2009)", "Action|Adventure|Sci-Fi|IMAX"),
+    (209171, "Unseen Film (2019)", "(no genres listed)"),
+]
+CSV_RATINGS = [
+    (1, 296, 5.0, 1147880044),
+    (1, 11, 3.5, 1147868817),
+    (2, 4973, 4.0, 1141415820),
+    (2, 1, 0.5, 1141415900),
+    (3, 72998, 4.5, 1439472215),
+    (3, 209171, 3.0, 1439472300),
+    (3, 296, 1.0, 1439472400),
+]
+
+
+def csv_texts(*, bom: bool = False, crlf: bool = False) -> dict[str, bytes]:
+    end = "\r\n" if crlf else "\n"
+    movies = "movieId,title,genres" + end
+    movies += "".join(f"{m},{t},{g}{end}" for m, t, g in CSV_MOVIES)
+    ratings = "userId,movieId,rating,timestamp" + end
+    ratings += "".join(f"{u},{m},{r:.1f},{t}{end}" for u, m, r, t in CSV_RATINGS)
+    prefix = b"\xef\xbb\xbf" if bom else b""
+    return {
+        "movies.csv": prefix + movies.encode("utf-8"),
+        "ratings.csv": prefix + ratings.encode("ascii"),
+        "links.csv": b"movieId,imdbId,tmdbId\n1,0114709,862\n",
+        "tags.csv": b"userId,movieId,tag,timestamp\n3,260,classic,1439472355\n",
+    }
+
+
+def write_csv_release(folder: Path, **overrides: bytes | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, raw in (csv_texts() | overrides).items():
+        if raw is not None:
+            (folder / name).write_bytes(raw)
+    return folder
+
+
+def write_csv_release_zip(path: Path, *, folder: str = "ml-25m", **kwargs: bool) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, raw in csv_texts(**kwargs).items():
+            archive.writestr(f"{folder}/{name}", raw)
+    return path

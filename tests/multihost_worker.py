@@ -45,7 +45,7 @@ def value_and_grad(config: TrainConfig, data: WatchData):
 
     from training.mesh import make_mesh, padded_users
     from training.model import make_model
-    from training.multihost import gather_to_primary, local_rows
+    from training.multihost import barrier, gather_to_primary, local_rows
     from training.names import AXIS
     from training.reductions import reductions
     from training.sampler import STATE_SPECS, Segments, prepare
@@ -84,6 +84,7 @@ def value_and_grad(config: TrainConfig, data: WatchData):
             check_vma=False,
         )
     )
+    barrier(f"value_and_grad {config.reduction}")  # as train() does before its first collectives
     with reductions(config.reduction):
         value, grads = mapped(*state, segments.watch, segments.user_mask)
     # Small chunks on purpose: the gather must reassemble users across chunk boundaries.
@@ -105,8 +106,8 @@ def main(argv: list[str]) -> int:
             num_processes=int(processes),
             process_id=int(pid),
             heartbeat_timeout_s=10,
-            init_timeout_s=60,
-            shutdown_timeout_s=30,
+            init_timeout_s=300,
+            shutdown_timeout_s=300,
         )
     )
     data = load_source(CONFIG.data)

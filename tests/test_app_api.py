@@ -38,11 +38,11 @@ def test_recommend_counts_match_the_reference(client, published):
     _, pub = published
     data = pub.data
     for user in range(data.num_users):
-        user_id = int(data.user_ids[user])
+        user_id = str(data.user_ids[user])
         body = client.get(f"/recommend/{user_id}", params={"k": 100}).json()
         expected = Counter(reference_picks(pub.samples, data, user))
         got = {r["movie_id"]: r["count"] for r in body["recommendations"]}
-        assert got == {int(data.movie_ids[j]): c for j, c in expected.items()}
+        assert got == {str(data.movie_ids[j]): c for j, c in expected.items()}
         assert body["model_version"] == pub.version
         assert body["num_samples"] == 16
         assert body["watched_count"] == len(data.watched_by(user))
@@ -55,7 +55,7 @@ def test_recommend_counts_match_the_reference(client, published):
 
 def test_recommend_shape_and_k(client, published):
     _, pub = published
-    user_id = int(pub.data.user_ids[0])
+    user_id = str(pub.data.user_ids[0])
     body = client.get(f"/recommend/{user_id}", params={"k": 1}).json()
     assert len(body["recommendations"]) == 1
     rec = body["recommendations"][0]
@@ -65,8 +65,8 @@ def test_recommend_shape_and_k(client, published):
     }  # fmt: skip
     assert rec["share"] == pytest.approx(rec["count"] / 16)
     assert 0 <= rec["probability_low"] <= rec["probability"] <= rec["probability_high"] <= 1
-    watched = set(pub.data.movie_ids[pub.data.watched_by(0)].tolist())
-    assert rec["movie_id"] not in watched
+    watched = set(pub.data.movie_ids[pub.data.watched_by(0)].astype(str).tolist())
+    assert isinstance(rec["movie_id"], str) and rec["movie_id"] not in watched
 
 
 def test_genre_filter(client, published):
@@ -75,20 +75,20 @@ def test_genre_filter(client, published):
     genre = data.first_genre[0]
     eligible = np.array([genre in g for g in data.genres])
     for user in range(0, data.num_users, 3):
-        user_id = int(data.user_ids[user])
+        user_id = str(data.user_ids[user])
         response = client.get(f"/recommend/{user_id}", params=[("genre", genre), ("k", 100)])
         assert response.status_code == 200
         body = response.json()
         assert body["genre_filter"] == [genre]
         expected = Counter(reference_picks(pub.samples, data, user, eligible))
         got = {r["movie_id"]: r["count"] for r in body["recommendations"]}
-        assert got == {int(data.movie_ids[j]): c for j, c in expected.items()}
+        assert got == {str(data.movie_ids[j]): c for j, c in expected.items()}
         assert all(genre in r["genres"] for r in body["recommendations"])
 
 
 def test_two_genres_widen_the_candidates(client, published):
     _, pub = published
-    user_id = int(pub.data.user_ids[1])
+    user_id = str(pub.data.user_ids[1])
     names = sorted(set(pub.data.first_genre))[:2]
     body = client.get(f"/recommend/{user_id}", params=[("genre", g) for g in names]).json()
     assert body["genre_filter"] == names
@@ -102,14 +102,13 @@ def test_two_genres_widen_the_candidates(client, published):
         ("/recommend/1?k=101", "query.k"),
         ("/recommend/1?k=ten", "query.k"),
         ("/recommend/1?genre=Polka", "Western"),  # the message lists the valid genres
-        ("/recommend/abc", "path.user_id"),
-        ("/recommend/-1", "path.user_id"),
-        (f"/recommend/{2**63}", "path.user_id"),
-        (f"/recommend/{10**40}", "path.user_id"),
+        ("/recommend/%01", "path.user_id"),  # a control character is never an id
+        ("/recommend/%201", "path.user_id"),  # nor is surrounding white space
+        (f"/recommend/{'9' * 257}", "path.user_id"),  # nor 257 characters
         ("/users/1?offset=-1", "query.offset"),
         ("/users/1?limit=0", "query.limit"),
         ("/users/1?limit=5000", "query.limit"),
-        ("/movies/1.5", "path.movie_id"),
+        ("/movies/%7F", "path.movie_id"),
     ],
 )
 def test_invalid_parameters_get_422_saying_what(client, path, needle):
@@ -120,7 +119,17 @@ def test_invalid_parameters_get_422_saying_what(client, path, needle):
 
 
 @pytest.mark.parametrize(
-    "path", ["/recommend/999999", f"/recommend/{2**63 - 1}", "/users/0", "/movies/99999"]
+    "path",
+    [
+        "/recommend/999999",
+        f"/recommend/{2**63}",  # beyond int64: just an id nobody has
+        "/recommend/-1",
+        "/recommend/abc",
+        "/recommend/007",  # ids are text: not user 7
+        "/users/0",
+        "/movies/99999",
+        "/movies/1.5",
+    ],
 )
 def test_unknown_ids_get_404(client, path):
     response = client.get(path)
@@ -132,8 +141,8 @@ def test_users_paging(client, published):
     _, pub = published
     data = pub.data
     user = int(np.argmax(data.watch_counts))
-    user_id = int(data.user_ids[user])
-    watched_ids = data.movie_ids[data.watched_by(user)].tolist()
+    user_id = str(data.user_ids[user])
+    watched_ids = data.movie_ids[data.watched_by(user)].astype(str).tolist()
     body = client.get(f"/users/{user_id}", params={"offset": 1, "limit": 2}).json()
     assert body["watched_count"] == len(watched_ids)
     assert [m["movie_id"] for m in body["watched"]] == watched_ids[1:3]
@@ -144,7 +153,7 @@ def test_users_paging(client, published):
 def test_movie(client, published):
     _, pub = published
     data = pub.data
-    body = client.get(f"/movies/{int(data.movie_ids[2])}").json()
+    body = client.get(f"/movies/{data.movie_ids[2]!s}").json()
     assert body["title"] == data.titles[2]
     assert body["genres"] == list(data.genres[2])
     assert body["watch_count"] == int(data.movie_counts[2])
@@ -211,8 +220,17 @@ def test_cors_when_configured(tmp_path):
 
 def test_openapi_declares_every_error(client):
     spec = client.get("/openapi.json").json()
+    assert spec["info"]["version"] == "0.2.0"
     get = spec["paths"]["/recommend/{user_id}"]["get"]
     assert {"200", "404", "422", "503"} <= set(get["responses"])
+    # Ids are strings everywhere: path parameters and response bodies.
+    (param,) = [p for p in get["parameters"] if p["name"] == "user_id"]
+    assert param["schema"]["type"] == "string"
+    schemas = spec["components"]["schemas"]
+    assert schemas["RecommendResponse"]["properties"]["user_id"]["type"] == "string"
+    assert schemas["MovieRecommendation"]["properties"]["movie_id"]["type"] == "string"
+    assert schemas["UserSummary"]["properties"]["user_id"]["type"] == "string"
+    assert schemas["MovieRef"]["properties"]["movie_id"]["type"] == "string"
     assert get["responses"]["200"]["content"]["application/json"]["schema"]
     reload = spec["paths"]["/admin/reload"]["post"]
     assert {"401", "403"} <= set(reload["responses"])
@@ -229,7 +247,7 @@ def test_user_list_sorted_by_watch_count(client, published):
     least = client.get("/users", params={"sort": "least_watched", "limit": 2, "offset": 1}).json()
     assert [u["watched_count"] for u in least["users"]] == sorted(counts)[1:3]
     for u in most["users"]:
-        index = data.user_ids.tolist().index(u["user_id"])
+        index = data.user_ids.astype(str).tolist().index(u["user_id"])
         assert counts[index] == u["watched_count"]
     assert client.get("/users", params={"sort": "random"}).status_code == 422
 

@@ -90,7 +90,7 @@ def test_pick_counts_match_the_reference_loop():
     data = generate(SyntheticSpec(num_users=12, num_movies=15, latent_dim=2, seed=1))
     samples = _samples_around_truth(data, draws=5, noise=0.5)
     watched = data.dense()
-    chunks = list(posterior_scores(samples, watched, chunk_users=5, chunk_samples=3))
+    chunks = list(posterior_scores(samples, data, chunk_users=5, chunk_samples=3))
     counts = np.concatenate([c.pick_counts for c in chunks])
     for user in range(data.num_users):
         expected = np.zeros(data.num_movies, int)
@@ -113,7 +113,7 @@ def test_a_posterior_near_the_truth_beats_popularity():
     data = generate(SyntheticSpec(num_users=150, num_movies=80, latent_dim=3, seed=4))
     split = holdout_split(data, seed=0)
     samples = _samples_around_truth(data)
-    result = evaluate_posterior(samples, split, full_watched=data.dense())
+    result = evaluate_posterior(samples, split, full=data)
     rankers = result.report["rankers"]
     assert set(rankers) == {"posterior_mean", "pick_counts", "point_estimate", "popularity"}
     for name in rankers:

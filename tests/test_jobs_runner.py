@@ -90,8 +90,8 @@ def test_cancel_stops_a_running_job_with_sigterm(store_dir, runners):
 def test_cancel_escalates_to_sigkill_after_the_grace_period(store_dir, runners):
     runner = _start(runners, store_dir, cancel_grace_s=0.5)
     job = runner.store.create(config={"data": "fake:stubborn:30"})
-    wait_for(lambda: runner.store.get(job.id).pid, what="pid")
-    time.sleep(0.3)  # let it install SIG_IGN
+    log = store_dir / "jobs" / f"{job.id}.log"
+    wait_for(lambda: log.exists() and "ignoring SIGTERM" in log.read_text(), what="SIG_IGN")
     t0 = time.monotonic()
     runner.store.request_cancel(job.id)
     done = wait_finished(runner.store, job.id)

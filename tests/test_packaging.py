@@ -34,12 +34,13 @@ def test_dockerfile_copies_existing_paths():
 def test_dockerfile_installs_every_package_and_runs_a_declared_script():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     copied = {shlex.split(rest)[0] for op, rest in _dockerfile() if op == "COPY"}
-    for package in ("app", "training", "storage"):
+    for package in ("app", "training", "storage", "common"):
         assert package in copied and (ROOT / package / "__init__.py").is_file()
     assert pyproject["tool"]["setuptools"]["packages"]["find"]["include"] == [
         "app*",
         "training*",
         "storage*",
+        "common*",
     ]
     cmd = [rest for op, rest in _dockerfile() if op == "CMD"][-1]
     program = re.findall(r'"([^"]+)"', cmd)[0]
@@ -60,5 +61,6 @@ def test_ci_runs_the_readme_test_command():
         for line in (ROOT / ".ci/run").read_text().splitlines()
         if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))
     ]
-    assert ci == ["scripts/test"]
+    # exactly the README's command, with the Slurm tests required (a skip fails the run)
+    assert ci == ["export SHARDLENS_REQUIRE_SLURM=1", "scripts/test"]
     assert "scripts/test" in readme and "scripts/serve" in readme

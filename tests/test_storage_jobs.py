@@ -108,6 +108,42 @@ def test_schema_is_versioned(tmp_path):
         JobStore(path)
 
 
+def test_a_database_of_the_first_schema_gains_the_scheduler_columns(tmp_path):
+    from storage.jobs import MIGRATIONS
+
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        conn.execute(
+            "INSERT INTO jobs (id, kind, status, config, created_at) "
+            "VALUES ('old', 'train', 'queued', '{}', 1.0)"
+        )
+    job = JobStore(path).get("old")
+    assert (job.backend, job.external_id, job.scheduler_state) == ("local", None, None)
+
+
+def test_a_job_pending_in_its_scheduler_shows_as_queued(jobs):
+    job = jobs.create(config={}, backend="slurm")
+    assert job.backend == "slurm" and job.external_id is None
+    jobs.mark_running(job.id)
+    jobs.set_external_id(job.id, "42")
+    pending = jobs.set_scheduler_state(job.id, state="pending", reason="Resources")
+    assert (pending.status, pending.effective_status) == ("running", "queued")
+    assert (pending.external_id, pending.scheduler_reason) == ("42", "Resources")
+    assert [j.id for j in jobs.list(status="queued").jobs] == [job.id]
+    assert jobs.list(status="running").total == 0
+    running = jobs.set_scheduler_state(job.id, state="running", reason=None, started_at=123.0)
+    assert running.effective_status == "running" and running.started_at == 123.0
+    assert jobs.list(status="running").total == 1 and jobs.list(status="queued").total == 0
+    jobs.finish(job.id, "failed", error="TIMEOUT")
+    ended = jobs.set_scheduler_state(job.id, state="timeout", reason="TimeLimit")
+    assert ended.effective_status == "failed" and ended.scheduler_state == "timeout"
+    again = jobs.requeue(job.id)  # a new attempt: a new scheduler job
+    assert (again.external_id, again.scheduler_state, again.scheduler_reason) == (None, None, None)
+    with pytest.raises(InvalidTransitionError, match="queued"):
+        jobs.set_external_id(job.id, "43")
+
+
 @pytest.mark.slow
 def test_progress_written_by_another_process_is_read_here(jobs):
     job = jobs.create(config={})

@@ -59,14 +59,16 @@ def test_round_trip_is_exact(tmp_path):
     assert np.array_equal(post.movie_bias.reshape(DRAWS, CHAINS, -1), samples["movie_bias"])
     assert isinstance(post.movie_embeddings, np.memmap)
     assert isinstance(post.movie_bias, np.memmap)
-    assert np.array_equal(post.user_ids, data.user_ids)
-    assert np.array_equal(post.movie_ids, data.movie_ids)
+    # Format 2: ids are their public text; the manifest says they were numbers.
+    assert post.user_ids.tolist() == [str(u) for u in data.user_ids.tolist()]
+    assert post.movie_ids.tolist() == [str(m) for m in data.movie_ids.tolist()]
+    assert post.id_kinds == {"users": "int", "movies": "int"}
     assert post.titles == list(data.titles)
     assert post.genres == list(data.genres)
     assert post.first_genre == list(data.first_genre)
     assert np.array_equal(post.watch_counts, data.watch_counts)
-    assert post.user_index(int(data.user_ids[7])) == 7
-    assert post.movie_index(int(data.movie_ids[4])) == 4
+    assert post.user_index(str(data.user_ids[7])) == 7
+    assert post.movie_index(str(data.movie_ids[4])) == 4
     assert post.user_index(10**9) is None and post.movie_index(-1) is None
     assert np.array_equal(post.traces["target_log_prob"], traces["target_log_prob"])
     assert np.array_equal(post.traces["step_size"], traces["step_size"])

@@ -69,7 +69,7 @@ def test_page_shows_the_api_numbers(tmp_path, browser):
             "evaluation/reliability.png": real_png("reliability"),
         },
     )
-    heaviest = int(data.user_ids[data.watch_counts.argmax()])
+    heaviest = str(data.user_ids[data.watch_counts.argmax()])
     with live_server(store, cache_dir=tmp_path / "cache") as server:
         api = httpx.get(f"{server.base_url}/recommend/{heaviest}", params={"k": 10}).json()
         page = browser.new_page(viewport={"width": 1200, "height": 1400})

@@ -10,15 +10,22 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from training.data import DataError, format_summary, load_source, summarize
+from training.data_flags import add_data_options, options_from_args, show_data_warnings
 from training.evaluate_cli import add_evaluate
-from training.train_cli import add_train
+from training.train_cli import add_no_cache, add_train
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    data = load_source(args.source, data_root=args.data_root)
+    data = load_source(
+        args.source,
+        data_root=args.data_root,
+        options=options_from_args(args),
+        store=args.store,
+        use_cache=not args.no_cache,
+    )
     summary = summarize(data)
     if args.json:
         print(json.dumps(summary))
@@ -38,15 +45,25 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         "source",
         nargs="?",
         default="synthetic",
-        help="synthetic[:users=N,movies=M,dim=D,seed=S] | PATH to ml-1m/ml-100k zip or folder | "
-        "ml-1m | ml-100k | tfds:movielens/1m-ratings (default: synthetic)",
+        help="synthetic[:users=N,movies=M,dim=D,seed=S] | a MovieLens release by name (ml-1m, "
+        "ml-25m, ...) or PATH to its zip or folder | PATH to interactions .csv/.tsv/.parquet | "
+        "tfds:movielens/1m-ratings | tfds:movielens/100k-ratings (default: synthetic)",
     )
     p.add_argument(
         "--data-root",
         default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
-        help="folder holding named datasets ml-1m(.zip), ml-100k(.zip) (env SHARDLENS_DATA_DIR)",
+        help="folder holding named datasets ml-1m(.zip), ml-25m(.zip), ..., and the cache of "
+        "parsed tfds data (env SHARDLENS_DATA_DIR)",
     )
+    p.add_argument(
+        "--store",
+        default=os.environ.get("SHARDLENS_STORE_DIR", "var/store"),
+        help="posterior store: holds the tfds cache when the data root is read-only "
+        "(env SHARDLENS_STORE_DIR)",
+    )
+    add_no_cache(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_options(p)
     p.set_defaults(handler=_cmd_data)
 
 
@@ -67,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from training.memory import MemoryWarning
+
+    show_data_warnings(MemoryWarning)
     try:
         return args.handler(args)
     except DataError as e:

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from training.convergence import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
+from training.data_flags import options_from_args
 from training.train_cli import add_train_arguments, configure, fit_and_publish, user_errors
 
 REPORT_FILE = "evaluation/report.json"
@@ -59,19 +60,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from training.data import load_source
         from training.evaluation import evaluate_posterior, holdout_split
         from training.evaluation.plots import evaluation_pngs
+        from training.evaluation.split import describe_ties
 
-        data = load_source(config.data, data_root=args.data_root)
+        data = load_source(
+            config.data,
+            data_root=args.data_root,
+            options=options_from_args(args),
+            store=args.store,
+            use_cache=not args.no_cache,
+        )
         split = holdout_split(data, fraction=args.holdout, strategy=args.split, seed=config.seed)
+        tie_warning = describe_ties(split.ties, scored_users=int(split.scored_users.size))
+        if tie_warning:
+            print(f"warning: {tie_warning}", file=sys.stderr)
         reports: list[dict[str, Any]] = []
 
         def evaluation_files(result) -> dict[str, bytes]:
-            evaluation = evaluate_posterior(
-                result.samples, split, full_watched=data.dense(), seed=config.seed
-            )
+            evaluation = evaluate_posterior(result.samples, split, full=data, seed=config.seed)
             report = _finite(evaluation.report)
             report["split"].update(
                 {"strategy": args.split, "fraction": args.holdout, "seed": config.seed}
             )
+            if split.ties is not None:
+                report["split"]["ties"] = split.ties
             report["data"] = data.source
             reports.append(report)
             return {**evaluation_pngs(evaluation), REPORT_FILE: json.dumps(report).encode()}

@@ -4,6 +4,13 @@ In a multi-process run no process holds a whole user-sharded array: it holds the
 its own devices. These helpers build global `jax.Array`s from such local blocks, read a
 process's block back (for checkpoints), gather row chunks to process 0 (for publishing),
 and agree on small integers across processes.
+
+Every collective between processes waits first at a barrier of JAX's coordination service
+(`barrier`). On CPU, XLA's gloo collectives give the peers only 30 seconds to arrive when
+they first connect the devices of a collective (a fixed limit in XLA, not configurable);
+on a loaded machine one process can reach a collective much later than another: it was
+still compiling, or process 0 was publishing. The barrier waits as long as it takes, so
+the collective that follows starts with every process present.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +30,11 @@ from jax.sharding import PartitionSpec as P
 
 # Row chunks gathered to process 0 stay under this many bytes (per chunk, per device).
 GATHER_BYTES = 64 * 2**20
+# How long a barrier waits for the other processes. A dead process ends the run sooner:
+# JAX's runtime stops every process once its heartbeats stop (--heartbeat-timeout).
+BARRIER_TIMEOUT_S = 24 * 3600
+
+_barriers: Counter[str] = Counter()
 
 
 class LayoutError(RuntimeError):
@@ -30,6 +43,23 @@ class LayoutError(RuntimeError):
 
 def multi_process() -> bool:
     return jax.process_count() > 1
+
+
+def barrier(name: str, *, timeout_s: float = BARRIER_TIMEOUT_S) -> None:
+    """Wait until every process reaches the barrier `name` (nothing with one process).
+
+    A barrier of JAX's coordination service (`DistributedRuntimeClient.wait_at_barrier`),
+    not a collective: it has no gloo connection to time out. Every process must pass the
+    same names in the same order; each use gets its own id.
+    """
+    if not multi_process():
+        return
+    from jax._src import distributed  # the runtime client of jax.distributed.initialize
+
+    _barriers[name] += 1
+    client = distributed.global_state.client
+    assert client is not None, "multi_process() implies jax.distributed is initialized"
+    client.wait_at_barrier(f"shardlens:{name}:{_barriers[name]}", int(timeout_s * 1000))
 
 
 def local_rows(sharding: NamedSharding, shape: Sequence[int], *, axis: int = 0) -> tuple[int, int]:
@@ -126,6 +156,7 @@ def agree_max_common(values: Sequence[int], *, width: int) -> int | None:
     if not multi_process():
         everyone = mine[None]
     else:
+        barrier("agree_max_common")
         everyone = np.asarray(multihost_utils.process_allgather(mine))
     common = set(everyone[0].tolist())
     for row in everyone[1:]:
@@ -138,6 +169,7 @@ def any_process(flag: bool) -> bool:
     """True when `flag` is true on any process."""
     if not multi_process():
         return flag
+    barrier("any_process")
     return bool(np.asarray(multihost_utils.process_allgather(np.int32(flag))).any())
 
 
@@ -148,5 +180,6 @@ def broadcast_text(text: str | None, *, size: int = 256) -> str:
         return raw.decode()
     buf = np.zeros(size, np.uint8)
     buf[: len(raw)] = np.frombuffer(raw, np.uint8)
+    barrier("broadcast_text")  # process 0 may have been publishing for minutes
     out = np.asarray(multihost_utils.broadcast_one_to_all(buf))
     return bytes(out.astype(np.uint8)).rstrip(b"\0").decode()

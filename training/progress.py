@@ -34,6 +34,8 @@ class ConsolePrinter:
         self.live = self.stream.isatty() if live is None else live
 
     def __call__(self, p: Payload) -> None:
+        if p.get("sizes"):  # the memory plan, once before compiling
+            print(p["sizes"]["summary"], file=self.stream, flush=True)
         line = format_progress(p)
         if not self.live:
             print(line, file=self.stream, flush=True)

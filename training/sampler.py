@@ -55,27 +55,43 @@ _STACKED = P(AXIS)
 
 
 class Problem(NamedTuple):
-    """Rows [row_start, row_start + rows) of the watch matrix padded to a multiple of the
-    device count, with their user mask: the whole matrix in a single process, this
-    process's block of users in a multi-process run."""
+    """Rows [row_start, row_stop) of the watch matrix padded to a multiple of the device
+    count, with their user mask: the whole matrix in a single process, this process's
+    block of users in a multi-process run. The rows stay sparse (in `data`) until
+    `block` builds one device's rows at a time."""
 
-    watch: np.ndarray  # bool [rows, movies]
+    data: WatchData
     user_mask: np.ndarray  # bool [rows]
     num_users: int
     num_movies: int
     padded_users: int
     row_start: int = 0
+    row_stop: int = 0
 
     @property
     def shape(self) -> tuple[int, int]:
         """The global (padded) shape of the watch matrix."""
         return (self.padded_users, self.num_movies)
 
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """Dense bool rows [start, stop) (inside this problem's rows); padded rows are zeros."""
+        if not self.row_start <= start <= stop <= self.row_stop:
+            raise ValueError(
+                f"rows {start}..{stop} are outside this problem's {self.row_start}..{self.row_stop}"
+            )
+        return self.data.rows(start, stop)
+
+    @property
+    def watch(self) -> np.ndarray:
+        """All of this problem's rows, dense (for tests and small data)."""
+        return self.block(self.row_start, self.row_stop)
+
 
 def prepare(data: WatchData, *, num_devices: int, rows: tuple[int, int] | None = None) -> Problem:
-    """Dense, padded watch matrix rows `rows` (default: all); padded rows are zeros, masked.
+    """The padded problem for rows `rows` (default: all); padded rows are zeros, masked.
 
-    Only the requested block is ever dense: a process builds the users on its own devices.
+    Nothing is made dense here: `Segments` builds each device's block of users from the
+    sparse watches when it puts them on the device.
     """
     n, m = data.num_users, data.num_movies
     if n < num_devices:
@@ -86,17 +102,14 @@ def prepare(data: WatchData, *, num_devices: int, rows: tuple[int, int] | None =
     lo, hi = (0, n_pad) if rows is None else rows
     if not 0 <= lo <= hi <= n_pad:
         raise ValueError(f"rows {rows} outside the padded matrix of {n_pad} users")
-    # user_index is sorted by user, so a block of users is a slice of the watches.
-    first, last = np.searchsorted(data.user_index, [lo, hi])
-    watch = np.zeros((hi - lo, m), bool)
-    watch[data.user_index[first:last] - lo, data.movie_index[first:last]] = True
     return Problem(
-        watch=watch,
+        data=data,
         user_mask=np.arange(lo, hi) < n,
         num_users=n,
         num_movies=m,
         padded_users=n_pad,
         row_start=lo,
+        row_stop=hi,
     )
 
 
@@ -271,6 +284,19 @@ class Program:
         self._compiled[length] = lowered.compile()
         return time.perf_counter() - t0
 
+    def memory_analysis(self, length: int) -> dict[str, int] | None:
+        """XLA's per-device bytes of the compiled segment of `length` (None when unknown)."""
+        compiled = self._compiled.get(length)
+        analysis = compiled.memory_analysis() if compiled is not None else None
+        if analysis is None:
+            return None
+        return {
+            "arguments": int(analysis.argument_size_in_bytes),
+            "outputs": int(analysis.output_size_in_bytes),
+            "temporaries": int(analysis.temp_size_in_bytes),
+            "aliased": int(analysis.alias_size_in_bytes),
+        }
+
     def run(self, length: int, *args):
         """Advance by `length` iterations: args = (state, results, watch, mask, key, start)."""
         self.compile(length, *args)
@@ -327,14 +353,22 @@ class Segments:
         self.program = program_for(config, problem, mesh)
         users = NamedSharding(mesh, P(AXIS))
         rows = local_rows(users, problem.shape)
-        if rows != (problem.row_start, problem.row_start + problem.watch.shape[0]):
+        if rows != (problem.row_start, problem.row_stop):
             raise LayoutError(
                 f"this process's devices hold users {rows}, but the problem holds rows "
-                f"from {problem.row_start} to {problem.row_start + problem.watch.shape[0]}"
+                f"from {problem.row_start} to {problem.row_stop}"
             )
         self.rows = rows
         self.padded_users = problem.padded_users
-        self.watch = global_array(users, problem.watch, problem.shape)
+
+        # One device's rows at a time: the host never holds more of W densely.
+        def device_rows(index: Any) -> np.ndarray:
+            rows = index[0] if index else slice(None)
+            return problem.block(
+                rows.start or 0, problem.shape[0] if rows.stop is None else rows.stop
+            )
+
+        self.watch = jax.make_array_from_callback(problem.shape, users, device_rows)
         self.user_mask = global_array(users, problem.user_mask, problem.shape[:1])
         self.init_key, self.sample_key = _keys(config.seed)
 

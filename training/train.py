@@ -8,6 +8,7 @@ the user-sharded draws to process 0, which alone reports progress and gets the r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,11 +21,19 @@ from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import WatchData
 from training.diagnostics import acceptance, diagnose
+from training.memory import (
+    MemoryPlan,
+    check_fits,
+    compare_with_xla,
+    host_available_bytes,
+    plan_memory,
+)
 from training.mesh import make_mesh, padded_users
 from training.multihost import (
     GATHER_BYTES,
     agree_max_common,
     any_process,
+    barrier,
     gather_to_primary,
     local_block,
     local_rows,
@@ -153,6 +162,31 @@ def _emit(progress: Progress | None, **payload: Any) -> None:
         progress(payload)
 
 
+def _device_limit() -> int | None:
+    """Bytes one accelerator can hold (None on CPU, or when the runtime does not say)."""
+    device = jax.local_devices()[0]
+    if device.platform == "cpu":
+        return None
+    stats = device.memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return int(limit) if limit else None
+
+
+def memory_plan(config: TrainConfig, data: WatchData) -> MemoryPlan:
+    """The run's memory needs against what this host and its devices have."""
+    return plan_memory(
+        config,
+        users=data.num_users,
+        movies=data.num_movies,
+        watches=data.num_watches,
+        processes=jax.process_count(),
+        local_devices=len(jax.local_devices()),
+        platform=jax.devices()[0].platform,
+        available_device=_device_limit(),
+        available_host=host_available_bytes(),
+    )
+
+
 def train(
     config: TrainConfig,
     data: WatchData,
@@ -164,6 +198,7 @@ def train(
     stop_after: int | None = None,
     segment_timeout_s: float | None = None,
     gather_bytes: int = GATHER_BYTES,
+    on_boundary: Callable[[int], None] | None = None,
 ) -> TrainResult | None:
     """Run HMC for `config` on `data`.
 
@@ -174,9 +209,19 @@ def train(
     (run, gather, checkpoint) in wall-clock seconds: past it, the process exits (see
     `training.watchdog`). In a multi-process run, processes other than 0 return None and
     never call `progress`; user draws reach process 0 in chunks of `gather_bytes`.
+
+    Before anything is built, the memory the run needs is planned (`training.memory`): a
+    run that does not fit raises `MemoryPlanError`; the plan goes to `progress` with the
+    first "compile" payload (`sizes`), and XLA's own figures join it in the diagnostics.
+
+    `on_boundary(iteration)` runs on every process after each segment's checkpoint and
+    progress report; it may raise to stop the run there (e.g. on SIGTERM), keeping the
+    checkpoint.
     """
     t_start = time.perf_counter()
     config.validate(available_devices=len(jax.devices()))
+    plan = memory_plan(config, data)
+    check_fits(plan, config)
     mesh = make_mesh(config.devices)
     primary = jax.process_index() == 0
     if not primary:
@@ -193,7 +238,8 @@ def train(
     idle = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
     restored = _restore(directory, fingerprint=fingerprint, resume=resume)
     first = 0 if restored is None else restored.iteration
-    _emit(progress, phase="compile", iteration=first, total=total, **idle)
+    sizes = {**plan.as_dict(), "summary": plan.describe()}
+    _emit(progress, phase="compile", iteration=first, total=total, **idle, sizes=sizes)
     if restored is None:
         state, results = segments.init()
         iteration = 0
@@ -214,6 +260,7 @@ def train(
     run_seconds = 0.0
     run_iterations = 0
     compile_seconds = 0.0
+    memory: dict[str, Any] = {}
     for start, length in _boundaries(config, iteration):
         if stop_after is not None and start >= stop_after:
             return None
@@ -222,7 +269,12 @@ def train(
             if run_iterations:  # the first compile was announced above
                 _emit(progress, phase="compile", iteration=start, total=total, **idle)
             compile_seconds += segments.compile(state, results, length)
+        if not memory:  # XLA's figures for the first compiled segment
+            xla = segments.program.memory_analysis(length)
+            memory = compare_with_xla(plan, config, xla, segment_length=length)
         with Watchdog(segment_timeout_s, what=f"segment {start}..{start + length}"):
+            if not run_iterations:  # its first collectives: wait until every process compiled
+                barrier("first segment")
             t0 = time.perf_counter()
             state, results, draws, seg_traces = segments.run(
                 state, results, start=start, length=length
@@ -266,12 +318,15 @@ def train(
             step_size=float(seg_traces["step_size"][-1]),
             eta_s=per_iteration * (total - done),
         )
+        if on_boundary is not None:
+            on_boundary(done)
 
     adapted = _gather_adapted(segments, results, problem.num_users)
     if not primary or adapted is None:
         return None
     samples = {
-        name: np.concatenate([seg[name] for seg in kept]).astype(np.float32) for name in STATE_NAMES
+        name: np.concatenate([seg[name] for seg in kept]).astype(np.float32, copy=False)
+        for name in STATE_NAMES
     }
     all_traces = {k: np.concatenate(v) for k, v in traces.items()}
     diagnostics = diagnose(
@@ -286,6 +341,14 @@ def train(
         inverse_mass_matrix=adapted["inverse_mass_matrix"],
     )
     diagnostics["adaptation"] = adaptation_diagnostics(adapted, all_traces, config)
+    diagnostics["memory"] = {
+        "users": plan.users,
+        "movies": plan.movies,
+        "density": plan.density,
+        "per_device": plan.per_device,
+        "host_bytes": plan.host_total,
+        **memory,
+    }
     return TrainResult(
         config=config,
         data=data,

@@ -33,6 +33,7 @@ from training.convergence import (
     check_publishable,
 )
 from training.data import DataError
+from training.data_flags import add_data_options, options_from_args
 from training.distributed import MODES, Cluster, DistributedError, cluster_from
 from training.gate_cli import add_gate_arguments, check_run_flags, thresholds_from_args
 from training.mesh import MeshError
@@ -72,7 +73,22 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="report progress and the final status to this job record (set by the job runner)",
     )
     p.add_argument("--jobs-db", help="job database for --job-id (default: <store>/jobs.sqlite3)")
+    p.add_argument(
+        "--outcome-file",
+        help="write the final status here as JSON instead of to a job database (set by the "
+        "Slurm job backend: cluster nodes do not share the server's SQLite database)",
+    )
     p.set_defaults(handler=cmd_train)
+
+
+def add_no_cache(p: argparse.ArgumentParser) -> None:
+    """`--no-cache`: decode a tfds source again, without reading or writing its cache."""
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="tfds sources: decode the prepared dataset again, neither reading nor writing "
+        "the cache of its parsed watch data",
+    )
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,12 +96,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset", default="default", choices=sorted(PRESETS), help="(default: default)"
     )
-    p.add_argument("--data", help="data source: synthetic[:users=N,...] | ml-1m | ml-100k | PATH")
+    p.add_argument(
+        "--data",
+        help="data source: synthetic[:users=N,...] | ml-1m | ml-25m | ... | PATH to a "
+        "MovieLens zip/folder or an interactions .csv/.tsv/.parquet | tfds:movielens/1m-ratings "
+        "(docs/data-sources.md)",
+    )
     p.add_argument(
         "--data-root",
         default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
-        help="folder holding named datasets (env SHARDLENS_DATA_DIR)",
+        help="folder holding named datasets and the tfds cache (env SHARDLENS_DATA_DIR)",
     )
+    add_no_cache(p)
     p.add_argument("--devices", type=int, help="devices on the mesh (fake CPU devices on CPU)")
     p.add_argument(
         "--store",
@@ -136,6 +158,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="exit (code 3) when one segment takes longer than this many seconds "
         "(bounds a run whose peer process is stuck)",
     )
+    add_data_options(p)
     add_gate_arguments(p)
     _add_distributed(p)
 
@@ -261,6 +284,7 @@ def fit_and_publish(
     *,
     extra_files: Callable[[Any], Mapping[str, bytes]] | None = None,
     extra_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_boundary: Callable[[int], None] | None = None,
 ):
     """Train on `data`, publish the result (with `extra_files(result)`), drop the checkpoint.
 
@@ -289,6 +313,7 @@ def fit_and_publish(
         progress=progress,
         stop_after=args.stop_after,
         segment_timeout_s=args.segment_timeout,
+        on_boundary=on_boundary,
     )
     version = refusal = None
     if result is not None:
@@ -359,19 +384,40 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.job_progress import INTERRUPTED_EXIT_CODE, JobInterrupted, reporter_for
+    from training.job_progress import (
+        INTERRUPTED_EXIT_CODE,
+        BoundaryStop,
+        JobInterrupted,
+        install_sigterm_handler,
+        reporter_for,
+    )
 
     # With --job-id (the server's job runner): progress and the final status go to the job
-    # record, and SIGTERM stops the run at the next segment boundary.
-    reporter = reporter_for(args.job_id, db_path=args.jobs_db, store_dir=args.store)
+    # record (with --outcome-file: to that file). Always: SIGTERM stops the run at a segment
+    # boundary, after its checkpoint (every process at the same one), publishing nothing.
+    reporter = reporter_for(
+        args.job_id, db_path=args.jobs_db, store_dir=args.store, outcome_file=args.outcome_file
+    )
     try:
         config = configure(args)
         from training.data import load_source
 
-        data = load_source(config.data, data_root=args.data_root)
-        version, result = fit_and_publish(args, config, data, extra_progress=reporter)
-        if reporter is not None and version is not None:
-            reporter.succeeded(version)
+        data = load_source(
+            config.data,
+            data_root=args.data_root,
+            options=options_from_args(args),
+            store=args.store,
+            use_cache=not args.no_cache,
+        )
+        version, result = fit_and_publish(
+            args,
+            config,
+            data,
+            extra_progress=reporter,
+            on_boundary=BoundaryStop(reporter.stop if reporter else install_sigterm_handler()),
+        )
+        if reporter is not None and version is not None and result is not None:
+            reporter.succeeded(version)  # process 0 only (it published)
     except JobInterrupted as e:
         print(f"stopped: {e}; nothing was published", file=sys.stderr)
         return _exit_now(INTERRUPTED_EXIT_CODE)

@@ -1,2 +1,3 @@
-"""Retraining jobs: a runner owned by the server starts the training CLI as separate OS
-processes, one job at a time by default, and watches them through the SQLite job store."""
+"""Retraining jobs: a runner owned by the server starts each job's training through a
+launcher (a separate OS process, or a Slurm batch job), one job at a time by default, and
+watches it through the SQLite job store."""

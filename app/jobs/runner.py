@@ -1,30 +1,34 @@
-"""`JobRunner`: owned by the server process, it runs queued training jobs as separate OS
-processes (FIFO, `max_concurrent` at a time) and watches them until they end.
+"""`JobRunner`: owned by the server process, it starts queued training jobs through a
+launcher (a local child process, or a Slurm batch job; FIFO, `max_concurrent` at a time) and
+watches them until they end.
 
-The SQLite job store is the only channel between the HTTP handlers, the runner and the
+The SQLite job store is the only channel between the HTTP handlers, the runner and local
 training processes: handlers create, cancel and requeue records; the runner claims queued
-records, starts one process per job and finalizes records whose process ended without
-reporting; the training process writes its progress and its own final status. Every uvicorn
-worker may create a runner, but only the one holding `<store>/jobs/runner.lock` runs jobs;
-the others keep trying, so one of them takes over when the holder dies.
+records, launches each one with the launcher its record names (`backend`), records what the
+launcher observes (a scheduler's state and reason, progress and outcome files) and finalizes
+records whose training ended without reporting. Every uvicorn worker may create a runner, but
+only the one holding `<store>/jobs/runner.lock` runs jobs; the others keep trying, so one of
+them takes over when the holder dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import signal
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from app.jobs.command import DEFAULT_PROGRAM, training_command
+from app.jobs.command import DEFAULT_PROGRAM
+from app.jobs.launchers.base import Handle, Launcher, LaunchError, Observation
+from app.jobs.launchers.local import LocalLauncher
 from app.jobs.lock import RunnerLock
-from app.jobs.logs import log_path
-from app.jobs.process import describe_exit, is_job_process, reap, signal_group
+from app.jobs.process import describe_exit
 from storage.jobs import InvalidTransitionError, Job, JobStore, default_db_path
+
+__all__ = ["CANCELLED", "GONE_AFTER_RESTART", "KIND", "NEVER_STARTED", "JobRunner"]
 
 log = logging.getLogger("shardlens.jobs")
 
@@ -36,27 +40,19 @@ CANCELLED = "cancelled on request"
 
 @dataclass(kw_only=True)
 class _Watched:
-    """One job process this runner watches (started here, or reattached after a restart)."""
+    """One launched job this runner watches, and what was last recorded of it."""
 
-    job_id: str
-    pid: int
-    popen: subprocess.Popen | None  # None when reattached: not our child
-    term_sent_at: float | None = None
-    kill_sent: bool = False
-
-    def exit_status(self) -> tuple[bool, int | None]:
-        """(ended, returncode or None when unknown)."""
-        if self.popen is not None:
-            code = self.popen.poll()
-            return code is not None, code
-        code = reap(self.pid)  # our child after all (a runner restarted in-process)
-        if code is not None:
-            return True, code
-        return not is_job_process(self.pid, self.job_id), None
+    launcher: Launcher
+    handle: Handle
+    scheduler: tuple[str | None, str | None, float | None] | None = None
+    progress: dict[str, Any] | None = None
 
 
 class JobRunner:
-    """Runs queued jobs in a background thread; see the module docstring."""
+    """Runs queued jobs in a background thread; see the module docstring.
+
+    `launchers` maps a job's `backend` to the launcher that runs it (default: only `local`,
+    a child process running `program`, built from the arguments below it)."""
 
     def __init__(
         self,
@@ -70,19 +66,28 @@ class JobRunner:
         program: Sequence[str] = DEFAULT_PROGRAM,
         env: Mapping[str, str] | None = None,
         on_success: Callable[[str], object] | None = None,
+        launchers: Mapping[str, Launcher] | None = None,
     ):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.store_dir = Path(store_dir)
         self.db_path = Path(db_path) if db_path else default_db_path(self.store_dir)
-        self.data_root = data_root
         self.max_concurrent = max_concurrent
-        self.cancel_grace_s = cancel_grace_s
         self.poll_interval_s = poll_interval_s
-        self.program = tuple(program)
-        self.env = dict(env) if env is not None else None
         self.on_success = on_success
         self.store = JobStore(self.db_path)
+        self.launchers: dict[str, Launcher] = dict(launchers or {})
+        self.launchers.setdefault(
+            "local",
+            LocalLauncher(
+                store=self.store,
+                store_dir=self.store_dir,
+                data_root=data_root,
+                program=program,
+                env=env,
+                cancel_grace_s=cancel_grace_s,
+            ),
+        )
         self.lock = RunnerLock(self.store_dir / "jobs" / "runner.lock")
         self._watched: dict[str, _Watched] = {}
         self._stop = threading.Event()
@@ -108,8 +113,9 @@ class JobRunner:
         return self.active
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
-        """Stop the loop and release the lock. Job processes keep running: they are in
-        their own sessions, and the next runner reattaches them."""
+        """Stop the loop and release the lock. Jobs keep running (local processes are in
+        their own sessions; scheduler jobs are the scheduler's), and the next runner
+        reattaches them."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -144,91 +150,101 @@ class JobRunner:
     # -- one pass --------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Reattach jobs left `running` whose process is alive; fail the others."""
+        """Reattach jobs left `running` whose training still runs; fail the others."""
         for job in self.store.list_by_status("running"):
             if job.id in self._watched:
                 continue
-            if job.pid is not None and is_job_process(job.pid, job.id):
-                log.info("reattaching job %s (pid %d)", job.id, job.pid)
-                self._watched[job.id] = _Watched(job_id=job.id, pid=job.pid, popen=None)
+            launcher = self.launchers.get(job.backend)
+            handle = launcher.reattach(job) if launcher is not None else None
+            if launcher is not None and handle is not None:
+                self._watched[job.id] = _Watched(launcher=launcher, handle=handle)
                 continue
-            reason = GONE_AFTER_RESTART if job.pid is not None else NEVER_STARTED
-            self._conclude(job.id, None, reason=reason)
+            started = job.pid is not None or job.external_id is not None
+            reason = GONE_AFTER_RESTART if started else NEVER_STARTED
+            if launcher is None:
+                reason = self._no_launcher(job)
+            self._conclude(job.id, Observation(ended=True, error=reason))
 
     def tick(self) -> None:
-        """Finalize ended processes, deliver cancels, then start queued jobs."""
+        """Record what each launched job is doing, finalize ended ones, deliver cancels,
+        then launch queued jobs."""
         for watched in list(self._watched.values()):
-            ended, code = watched.exit_status()
-            if ended:
-                del self._watched[watched.job_id]
-                self._conclude(watched.job_id, code)
-            else:
-                self._enforce_cancel(watched)
+            try:
+                self._check(watched)
+            except Exception:  # one job's trouble must not stall the others
+                log.exception("checking job %s failed", watched.handle.job_id)
         while len(self._watched) < self.max_concurrent and not self._stop.is_set():
             job = self.store.claim_next_queued(kind=KIND)
             if job is None:
                 break
-            self._spawn(job)
+            self._launch(job)
 
-    def _spawn(self, job: Job) -> None:
-        path = log_path(self.store_dir, job.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            argv = training_command(
-                job.config,
-                job_id=job.id,
-                store_dir=self.store_dir,
-                db_path=self.db_path,
-                data_root=self.data_root,
-                resume=job.attempts > 1,
-                program=self.program,
+    def _check(self, watched: _Watched) -> None:
+        job_id = watched.handle.job_id
+        observation = watched.launcher.observe(watched.handle)
+        job = self._record(watched, observation)
+        if observation.ended:
+            del self._watched[job_id]
+            self._conclude(job_id, observation)
+        elif job.cancel_requested:
+            watched.launcher.cancel(watched.handle)
+
+    def _record(self, watched: _Watched, seen: Observation) -> Job:
+        """Write what the launcher saw (progress, a reported outcome, the scheduler's state)
+        to the job record, each only when it changed."""
+        job_id = watched.handle.job_id
+        if seen.progress is not None and seen.progress != watched.progress:
+            watched.progress = seen.progress
+            self.store.update_progress(job_id, seen.progress)
+        job = self.store.get(job_id)
+        if seen.outcome is not None and not job.finished:
+            job = self._finish(
+                job_id,
+                seen.outcome.status,
+                error=seen.outcome.error,
+                version=seen.outcome.version,
             )
-            with path.open("ab") as out:
-                out.write(f"=== attempt {job.attempts}: {' '.join(argv)}\n".encode())
-                out.flush()
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self.env,
+        if seen.scheduler_state is not None:
+            state = (seen.scheduler_state, seen.scheduler_reason, seen.started_at)
+            if state != watched.scheduler:
+                watched.scheduler = state
+                job = self.store.set_scheduler_state(
+                    job_id,
+                    state=seen.scheduler_state,
+                    reason=seen.scheduler_reason,
+                    started_at=seen.started_at,
                 )
-        except (OSError, ValueError) as exc:
-            self._finish(job.id, "failed", error=f"could not start the training process: {exc}")
+        return job
+
+    def _launch(self, job: Job) -> None:
+        launcher = self.launchers.get(job.backend)
+        if launcher is None:
+            self._finish(job.id, "failed", error=self._no_launcher(job))
             return
-        self._watched[job.id] = _Watched(job_id=job.id, pid=popen.pid, popen=popen)
-        self.store.set_pid(job.id, popen.pid)
-        self.store.set_log_path(job.id, str(path))
-        log.info("job %s started (pid %d, attempt %d)", job.id, popen.pid, job.attempts)
+        try:
+            handle = launcher.launch(job)
+        except LaunchError as exc:
+            log.warning("job %s could not be launched: %s", job.id, exc)
+            self._finish(job.id, "failed", error=str(exc))
+            return
+        self._watched[job.id] = _Watched(launcher=launcher, handle=handle)
 
-    def _enforce_cancel(self, watched: _Watched) -> None:
-        now = time.monotonic()
-        if watched.term_sent_at is None:
-            if self.store.get(watched.job_id).cancel_requested:
-                log.info("cancelling job %s: SIGTERM to pid %d", watched.job_id, watched.pid)
-                self._signal(watched, signal.SIGTERM)
-                watched.term_sent_at = now
-        elif not watched.kill_sent and now - watched.term_sent_at >= self.cancel_grace_s:
-            log.warning(
-                "job %s ignored SIGTERM for %.0f s: SIGKILL", watched.job_id, self.cancel_grace_s
-            )
-            self._signal(watched, signal.SIGKILL)
-            watched.kill_sent = True
+    def _no_launcher(self, job: Job) -> str:
+        return (
+            f"job {job.id} is for the {job.backend!r} job backend, which this server does not "
+            f"run (it runs {sorted(self.launchers)}); set SHARDLENS_JOB_BACKEND"
+        )
 
-    def _signal(self, watched: _Watched, sig: signal.Signals) -> None:
-        # A reattached pid is signalled only while it still is this job's process.
-        if watched.popen is not None or is_job_process(watched.pid, watched.job_id):
-            signal_group(watched.pid, sig)
-
-    def _conclude(self, job_id: str, returncode: int | None, *, reason: str | None = None) -> None:
-        """The job's process is gone: keep the status it reported, or decide one."""
+    def _conclude(self, job_id: str, seen: Observation) -> None:
+        """The job's training is over: keep the status it reported, or decide one."""
         job = self.store.get(job_id)
         if not job.finished:
             if job.cancel_requested:
                 job = self._finish(job_id, "cancelled", error=CANCELLED)
+            elif seen.cancelled:
+                job = self._finish(job_id, "cancelled", error=seen.error or CANCELLED)
             else:
-                job = self._finish(job_id, "failed", error=reason or describe_exit(returncode))
+                job = self._finish(job_id, "failed", error=seen.error or describe_exit(None))
         log.info("job %s %s%s", job_id, job.status, f": {job.error}" if job.error else "")
         if job.status == "succeeded" and job.version and self.on_success is not None:
             # Loading a version can take a while; the queue does not wait for it.
@@ -243,8 +259,9 @@ class JobRunner:
         except Exception:
             log.exception("reload after job %s (version %s) failed", job_id, version)
 
-    def _finish(self, job_id: str, status: str, *, error: str) -> Job:
-        try:
-            return self.store.finish(job_id, status, error=error)
-        except InvalidTransitionError:  # the process reported its result meanwhile
-            return self.store.get(job_id)
+    def _finish(
+        self, job_id: str, status: str, *, error: str | None, version: str | None = None
+    ) -> Job:
+        with contextlib.suppress(InvalidTransitionError):  # it reported its result meanwhile
+            return self.store.finish(job_id, status, error=error, version=version)
+        return self.store.get(job_id)

@@ -30,6 +30,20 @@ class JobProgress(BaseModel):
     updated_at: datetime | None = Field(description="when the training process last reported")
 
 
+class SchedulerInfo(BaseModel):
+    """What the cluster scheduler says about a job (Slurm backend)."""
+
+    job_id: str | None = Field(description="the scheduler's job id (Slurm: `squeue -j ID`)")
+    state: str | None = Field(
+        description="pending, running, completed, failed, cancelled, timeout, node_fail or "
+        "out_of_memory (Slurm's states mapped; see docs/CLUSTER.md)"
+    )
+    reason: str | None = Field(
+        description="the scheduler's reason, e.g. why it is pending: Resources, Priority, "
+        "JobHeldUser; or a problem reaching it"
+    )
+
+
 _JOB_EXAMPLE: dict[str, Any] = {
     "id": "6f1c0e9a2b7d4c11a0e3f5d7c9b1a2e4",
     "status": "running",
@@ -53,6 +67,8 @@ _JOB_EXAMPLE: dict[str, Any] = {
     "attempts": 1,
     "cancel_requested": False,
     "pid": 4242,
+    "backend": "local",
+    "scheduler": None,
 }
 
 
@@ -60,7 +76,10 @@ class JobRecord(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_JOB_EXAMPLE]})
 
     id: str
-    status: Status
+    status: Status = Field(
+        description="queued (also while a cluster scheduler has not started it yet), "
+        "running, succeeded, failed or cancelled"
+    )
     config: dict[str, Any] = Field(description="the validated training configuration")
     created_at: datetime
     started_at: datetime | None = Field(description="start of the latest attempt")
@@ -70,19 +89,35 @@ class JobRecord(BaseModel):
     version: str | None = Field(description="the posterior version the job published")
     attempts: int = Field(description="training processes started for this job")
     cancel_requested: bool
-    pid: int | None = Field(description="process id of the latest attempt")
+    pid: int | None = Field(description="process id of the latest attempt (local backend)")
+    sizes: dict[str, Any] | None = Field(
+        None,
+        description="known before compiling: the watch matrix (users, movies, watches, "
+        "density) and the bytes the run needs per device and on the host, against what is "
+        "available; `summary` says it in words",
+    )
+    backend: str = Field(description="how the job runs: local or slurm")
+    scheduler: SchedulerInfo | None = Field(
+        description="the cluster scheduler's view of the latest attempt (Slurm backend)"
+    )
 
     @classmethod
     def of(cls, job: Job) -> JobRecord:
         fraction = (
             round(job.iteration / job.total, 4) if job.iteration is not None and job.total else None
         )
+        status = job.effective_status
+        scheduler = None
+        if job.backend != "local":
+            scheduler = SchedulerInfo(
+                job_id=job.external_id, state=job.scheduler_state, reason=job.scheduler_reason
+            )
         return cls(
             id=job.id,
-            status=job.status,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
             config=job.config,
             created_at=_time(job.created_at),  # type: ignore[arg-type]
-            started_at=_time(job.started_at),
+            started_at=None if status == "queued" else _time(job.started_at),
             finished_at=_time(job.finished_at),
             progress=JobProgress(
                 phase=job.phase,
@@ -100,6 +135,9 @@ class JobRecord(BaseModel):
             attempts=job.attempts,
             cancel_requested=job.cancel_requested,
             pid=job.pid,
+            sizes=job.sizes,
+            backend=job.backend,
+            scheduler=scheduler,
         )
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.jobs.command import DEFAULT_PROGRAM
+from app.jobs.launchers.base import Launcher
+from app.jobs.launchers.local import LocalLauncher
+from app.jobs.launchers.slurm import SlurmLauncher
 from app.jobs.runner import JobRunner
 from app.settings import Settings
 from storage.jobs import JobError, JobStore, default_db_path
@@ -45,15 +49,48 @@ def start_jobs(
         return None
     if not settings.run_jobs:
         return None
+    if (
+        settings.job_backend == "slurm"
+        and shutil.which(
+            "sbatch", path=str(settings.slurm.bin_dir) if settings.slurm.bin_dir else None
+        )
+        is None
+    ):
+        log.warning(
+            "SHARDLENS_JOB_BACKEND=slurm but sbatch is not on %s: jobs will fail until "
+            "Slurm's client commands are installed (or set SHARDLENS_SLURM__BIN_DIR)",
+            settings.slurm.bin_dir or "PATH",
+        )
+    store = app.state.job_store
+    data_root = Path(settings.data_dir).resolve()
+    program = settings.job_program or DEFAULT_PROGRAM
+    env = child_environment()
+    # Both launchers always: jobs recorded under the other backend are still watched and
+    # can be cancelled after the setting changed.
+    launchers: dict[str, Launcher] = {
+        "local": LocalLauncher(
+            store=store,
+            store_dir=settings.store_dir,
+            data_root=data_root,
+            program=program,
+            env=env,
+            cancel_grace_s=settings.job_cancel_grace_s,
+        ),
+        "slurm": SlurmLauncher(
+            store=store,
+            store_dir=settings.store_dir,
+            settings=settings.slurm,
+            data_root=data_root,
+            program=program,
+            env=env,
+        ),
+    }
     runner = JobRunner(
         store_dir=settings.store_dir,
-        data_root=Path(settings.data_dir).resolve(),
         max_concurrent=settings.max_concurrent_jobs,
-        cancel_grace_s=settings.job_cancel_grace_s,
         poll_interval_s=settings.job_poll_interval_s,
-        program=settings.job_program or DEFAULT_PROGRAM,
-        env=child_environment(),
         on_success=reload,
+        launchers=launchers,
     )
     runner.start()
     app.state.job_runner = runner

@@ -7,7 +7,12 @@ from pathlib import Path
 from training.data.errors import DataError
 from training.data.sources import parse_synthetic
 
-NAMED = ("synthetic", "ml-1m", "ml-100k")
+# Named sources (the training CLI's `NAMED_SOURCES`; kept here so the server does not
+# import training).
+NAMED = (
+    "synthetic", "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest",
+    "ml-latest-small",
+)  # fmt: skip
 PREFIXES = ("synthetic:", "tfds:movielens/")
 
 
@@ -17,6 +22,11 @@ class DataSourceError(ValueError):
 
 def is_named(source: str) -> bool:
     return source in NAMED or any(source.startswith(p) and len(source) > len(p) for p in PREFIXES)
+
+
+def validate_items(items: str, *, data_root: str | Path) -> str:
+    """The resolved path of an items file inside `data_root` (DataSourceError otherwise)."""
+    return _inside_root(items.strip(), data_root=data_root, what="items path")
 
 
 def validate_source(source: str, *, data_root: str | Path) -> str:
@@ -39,24 +49,28 @@ def validate_source(source: str, *, data_root: str | Path) -> str:
             raise DataSourceError(str(exc)) from None
     if is_named(source):
         return source
+    return _inside_root(source, data_root=data_root, what="data path")
+
+
+def _inside_root(source: str, *, data_root: str | Path, what: str) -> str:
     root = Path(data_root).resolve()
     try:
         candidate = Path(source).expanduser()
         resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # e.g. a NUL byte, an unknown ~user
         raise DataSourceError(
-            f"data path {source!r} is not a usable path ({exc}); use a path inside the "
+            f"{what} {source!r} is not a usable path ({exc}); use a path inside the "
             "data root or a named source (synthetic, ml-1m, ml-100k, tfds:movielens/...)"
         ) from None
     if not resolved.is_relative_to(root):
         raise DataSourceError(
-            f"data path {source!r} resolves to {resolved}, outside the data root {root}; "
+            f"{what} {source!r} resolves to {resolved}, outside the data root {root}; "
             "put the dataset under the data root (setting SHARDLENS_DATA_DIR) or use a named "
             "source (synthetic, ml-1m, ml-100k, tfds:movielens/...)"
         )
     if not resolved.exists():
         raise DataSourceError(
-            f"data path {source!r} does not exist under the data root {root}; "
-            "copy an ml-1m/ml-100k zip or folder there first"
+            f"{what} {source!r} does not exist under the data root {root}; "
+            "copy the MovieLens zip or folder, or the interactions file, there first"
         )
     return str(resolved)

@@ -40,7 +40,7 @@ async def get_user(
         limit=limit,
         watched=[
             MovieRef(
-                movie_id=int(version.movie_ids[j]),
+                movie_id=str(version.movie_ids[j]),
                 title=version.titles[j],
                 genres=list(version.genres[j]),
             )
@@ -97,7 +97,7 @@ async def list_users(
         offset=offset,
         limit=limit,
         users=[
-            UserSummary(user_id=int(version.user_ids[i]), watched_count=int(counts[i]))
+            UserSummary(user_id=str(version.user_ids[i]), watched_count=int(counts[i]))
             for i in order.tolist()
         ],
     )

@@ -11,11 +11,13 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import AdminDep, SettingsDep
 from app.jobs.config import JobConfig
+from app.jobs.launchers.slurm_config import ResourceError, effective_resources, local_devices
 from app.jobs.logs import log_path, tail_lines
 from app.jobs.runner import JobRunner
 from app.jobs.schemas import JobList, JobLogs, JobRecord, Status
-from app.jobs.sources import DataSourceError, validate_source
+from app.jobs.sources import DataSourceError, validate_items, validate_source
 from app.schemas import ErrorBody, ValidationErrorBody
+from app.settings import Settings
 from storage.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminDep])
@@ -27,7 +29,8 @@ _ERRORS = {
     404: "No job has this id.",
     409: "The job's status does not allow this (e.g. resuming a running job).",
     415: "The body is not sent as JSON (Content-Type: application/json).",
-    422: "Invalid body or parameter (also: a data path outside the data root).",
+    422: "Invalid body or parameter (also: a data path outside the data root, Slurm "
+    "resources the server does not allow).",
     503: "The job database cannot be opened (e.g. a read-only store); the message says why.",
 }
 _LOCATION = {"Location": {"description": "the job's URL, /jobs/{id}", "schema": {"type": "string"}}}
@@ -99,10 +102,11 @@ def _accepted(response: Response, job: Job) -> JobRecord:
     response_model=JobRecord,
     summary="Start a training job (queued; runs as a separate process)",
     description=(
-        "Queues a training run of the given preset with optional overrides. Jobs run one at "
-        "a time (SHARDLENS_MAX_CONCURRENT_JOBS) in the order they were created, each as a "
-        "separate `python -m training train` process. When it succeeds the new posterior "
-        "version is published and served. The `Location` header names the job's URL."
+        "Queues a training run of the given preset with optional overrides. Jobs start one "
+        "at a time (SHARDLENS_MAX_CONCURRENT_JOBS) in the order they were created, each as a "
+        "separate `python -m training train` process, or as a Slurm batch job with "
+        "SHARDLENS_JOB_BACKEND=slurm (resources in `slurm`). When it succeeds the new "
+        "posterior version is published and served. The `Location` header names the job's URL."
     ),
     responses={202: {"headers": _LOCATION}, **_errors(400, 415, 422)},
     dependencies=[Depends(require_json)],
@@ -114,18 +118,42 @@ async def create_job(
     runner: RunnerDep,
     settings: SettingsDep,
 ) -> JobRecord:
-    data = None
-    if config.data is not None:
-        try:
+    data = items = None
+    try:
+        if config.data is not None:
             data = validate_source(config.data, data_root=settings.data_dir)
-        except DataSourceError as exc:
-            raise RequestValidationError(
-                [{"loc": ("body", "data"), "msg": str(exc), "type": "value_error"}]
-            ) from None
-    job = await run_in_threadpool(store.create, config=config.to_record(data=data))
+        if config.items is not None:
+            items = validate_items(config.items, data_root=settings.data_dir)
+    except DataSourceError as exc:
+        field = "items" if data is not None or config.data is None else "data"
+        raise RequestValidationError(
+            [{"loc": ("body", field), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    _check_resources(config, settings)
+    job = await run_in_threadpool(
+        store.create, config=config.to_record(data=data, items=items), backend=settings.job_backend
+    )
     if runner is not None:
         runner.wake()
     return _accepted(response, job)
+
+
+def _check_resources(config: JobConfig, settings: Settings) -> None:
+    """422 for Slurm resources on the local backend, options off the allow-list, or devices
+    that do not split over the Slurm tasks."""
+    try:
+        if settings.job_backend != "slurm":
+            if config.slurm is not None:
+                raise ResourceError(
+                    "`slurm` resources apply only when the server runs jobs on Slurm "
+                    "(SHARDLENS_JOB_BACKEND=slurm); this server runs them locally"
+                )
+            return
+        local_devices(config.devices, effective_resources(settings.slurm, config.slurm))
+    except ResourceError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", "slurm"), "msg": str(exc), "type": "value_error"}]
+        ) from None
 
 
 @router.get(
@@ -176,7 +204,7 @@ async def get_job_logs(
     job = await run_in_threadpool(_get, store, job_id)
     path = job.log_path or log_path(settings.store_dir, job.id)
     tail = await run_in_threadpool(tail_lines, path, lines)
-    return JobLogs(id=job.id, status=job.status, lines=tail)  # type: ignore[arg-type]
+    return JobLogs(id=job.id, status=job.effective_status, lines=tail)  # type: ignore[arg-type]
 
 
 @router.delete(
@@ -187,7 +215,9 @@ async def get_job_logs(
     description=(
         "A queued job is cancelled at once. A running job's process gets SIGTERM (it stops at "
         "its next checkpoint), then SIGKILL after SHARDLENS_JOB_CANCEL_GRACE_S seconds; the "
-        "job ends `cancelled` and publishes nothing. Poll GET /jobs/{id} to see it end."
+        "job ends `cancelled` and publishes nothing. A Slurm job is cancelled with `scancel` "
+        "(Slurm sends SIGTERM, then SIGKILL after its KillWait). Poll GET /jobs/{id} to see "
+        "it end."
     ),
     responses=_errors(404, 409, 422),
 )

@@ -14,24 +14,24 @@ from app.params import UserId
 from app.recommend import candidate_mask, picks_for_user, recommend
 from app.routes.model import convergence_note
 from app.schemas import GenreCount, MovieRecommendation, RecommendResponse, Uncertainty
-from training.data.genres import GENRES
+from common.genres import GENRES
 
 router = APIRouter(tags=["recommendations"])
 
 Genre = Literal[GENRES]  # type: ignore[valid-type]
 
 
-def lookup_user(served: Served, user_id: int) -> int:
+def lookup_user(served: Served, user_id: str) -> int:
     index = served.version.user_index(user_id)
     if index is None:
         raise HTTPException(
-            404, f"user {user_id} is not in posterior version {served.name}; see GET /model"
+            404, f"user {user_id} is not in posterior version {served.name}; see GET /users"
         )
     return int(index)
 
 
 def _recommend(
-    served: Served, user_id: int, index: int, k: int, genres: list[str]
+    served: Served, user_id: str, index: int, k: int, genres: list[str]
 ) -> RecommendResponse:
     version = served.version
     user_emb, user_bias = version.user_samples(index)
@@ -58,6 +58,7 @@ def _recommend(
     )
     movie_ids, titles, all_genres = version.movie_ids, version.titles, version.genres
     # Every value below is already a checked Python int/float/str: skip re-validation.
+    # (movie_ids is a numpy unicode array: its items are str.)
     return RecommendResponse.model_construct(
         user_id=user_id,
         model_version=served.name,
@@ -66,7 +67,7 @@ def _recommend(
         genre_filter=genres,
         recommendations=[
             MovieRecommendation.model_construct(
-                movie_id=int(movie_ids[r.movie_index]),
+                movie_id=str(movie_ids[r.movie_index]),
                 title=titles[r.movie_index],
                 genres=list(all_genres[r.movie_index]),
                 count=r.votes,

@@ -148,6 +148,6 @@ async function loadModel() {
 
 $("user-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  recommend($("user-id").value);
+  recommend($("user-id").value.trim());
 });
 loadModel();

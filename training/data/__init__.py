@@ -1,7 +1,8 @@
-"""MovieLens sources -> `WatchData` (watch matrix, ids, titles, genres)."""
+"""Data sources -> `WatchData` (watch matrix, ids, titles, genres)."""
 
-from training.data.errors import DataError
+from training.data.errors import DataError, DataWarning
 from training.data.genres import GENRES
+from training.data.options import LoadOptions
 from training.data.sources import NAMED_SOURCES, load_source, parse_synthetic
 from training.data.summary import format_summary, summarize
 from training.data.synthetic import SyntheticSpec, generate
@@ -11,6 +12,8 @@ __all__ = [
     "GENRES",
     "NAMED_SOURCES",
     "DataError",
+    "DataWarning",
+    "LoadOptions",
     "SyntheticSpec",
     "SyntheticTruth",
     "WatchData",

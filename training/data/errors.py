@@ -1,8 +1,10 @@
-"""Typed errors for problems a user can cause with their data."""
+"""Typed errors and warnings for problems a user can cause with their data."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+__all__ = ["DataError", "DataWarning"]
 
 
 class DataError(ValueError):
@@ -21,3 +23,7 @@ class DataError(ValueError):
         super().__init__(where + message)
         self.path = None if path is None else str(path)
         self.line = line
+
+
+class DataWarning(UserWarning):
+    """The data loaded, but something in it deserves a look (encoding, filters, ties)."""

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from training.data import WatchData
+
 RANKERS = ("posterior_mean", "pick_counts", "point_estimate", "popularity")
 
 
@@ -18,6 +20,7 @@ class PosteriorScores(NamedTuple):
     """Per-user quantities for a chunk of users, [users, movies] unless noted."""
 
     users: np.ndarray  # factorized user indices of the chunk
+    watched: np.ndarray  # the chunk's rows of the training watch matrix (bool)
     mean_probability: np.ndarray  # posterior mean of sigmoid(logits)
     pick_counts: np.ndarray  # how often each movie is the top unwatched pick (int32)
 
@@ -40,15 +43,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def posterior_scores(
     samples: Mapping[str, np.ndarray],
-    watched: np.ndarray,
+    watched: WatchData,
     *,
     chunk_users: int = 256,
     chunk_samples: int = 16,
 ) -> Iterator[PosteriorScores]:
     """Yield mean watch probabilities and top-1 unwatched pick counts, a user chunk at a time.
 
-    `watched` is the training watch matrix [users, movies] (bool): watched movies are never
-    picked, as in the reference's recommendation procedure.
+    `watched` is the training data: its watched movies are never picked, as in the
+    reference's recommendation procedure. Only one chunk's rows of the watch matrix are
+    ever dense ([chunk_users, movies]).
     """
     big_u, small_u, big_v, small_v = _flatten(samples)
     num_samples, num_users = small_u.shape
@@ -58,7 +62,8 @@ def posterior_scores(
         mean = np.zeros((users.size, num_movies), np.float64)
         counts = np.zeros((users.size, num_movies), np.int32)
         rows = np.arange(users.size)[None, :]
-        blocked = watched[users][None]
+        chunk_watched = watched.rows(lo, lo + users.size)
+        blocked = chunk_watched[None]
         for k0 in range(0, num_samples, chunk_samples):
             ks = slice(k0, min(num_samples, k0 + chunk_samples))
             logits = np.einsum("knd,kmd->knm", big_u[ks, users], big_v[ks], optimize=True)
@@ -66,7 +71,7 @@ def posterior_scores(
             mean += _sigmoid(logits).sum(axis=0)
             picks = np.where(blocked, -np.inf, logits).argmax(axis=2)
             np.add.at(counts, (np.broadcast_to(rows, picks.shape), picks), 1)
-        yield PosteriorScores(users, (mean / num_samples).astype(np.float32), counts)
+        yield PosteriorScores(users, chunk_watched, (mean / num_samples).astype(np.float32), counts)
 
 
 def point_estimate_probability(samples: Mapping[str, np.ndarray], users: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from training.data import WatchData
 from training.evaluation.metrics import METRIC_NAMES, ranking_metrics, top_k
 from training.evaluation.rankers import (
     RANKERS,
@@ -50,7 +51,7 @@ def evaluate_posterior(
     samples: Mapping[str, np.ndarray],
     split: HoldoutSplit,
     *,
-    full_watched: np.ndarray | None = None,
+    full: WatchData | None = None,
     negatives_per_positive: int = 4,
     bins: int = 10,
     seed: int = 0,
@@ -58,19 +59,15 @@ def evaluate_posterior(
     """Compare the four rankers on `split` and measure calibration and pick uncertainty.
 
     Calibration pairs are every held-out watch (label 1) plus, per held-out watch,
-    `negatives_per_positive` random pairs the user never watched (label 0, from
-    `full_watched`, the matrix before the split).
+    `negatives_per_positive` random pairs the user never watched (label 0, from `full`,
+    the data before the split; default: training plus held-out watches). Users are scored
+    in chunks: no [users, movies] matrix is built.
     """
-    train = split.train.dense()
-    if full_watched is None:
-        full_watched = train.copy()
-        full_watched[
-            np.repeat(np.arange(train.shape[0]), np.diff(split.heldout_indptr)),
-            split.heldout_movies,
-        ] = True
+    train = split.train
+    num_movies = train.num_movies
     scored = split.scored_users
-    popularity = train.sum(axis=0).astype(np.float64)
-    entropy = np.zeros(train.shape[0])
+    popularity = train.movie_counts.astype(np.float64)
+    entropy = np.zeros(train.num_users)
     rng = np.random.default_rng(seed)
     cal_pred: list[np.ndarray] = []
     cal_true: list[np.ndarray] = []
@@ -83,7 +80,7 @@ def evaluate_posterior(
         if rows.size == 0:
             continue
         users = chunk.users[rows]
-        excluded = train[users]
+        excluded = chunk.watched[rows]
         relevant = [split.heldout(u) for u in users]
         mean_p = chunk.mean_probability[rows]
         scores = {
@@ -99,7 +96,12 @@ def evaluate_posterior(
                 metric_rows[name][metric].append(values[metric])
         for row, user in enumerate(users):
             held = split.heldout(user)
-            unwatched = np.flatnonzero(~full_watched[user])
+            seen = (
+                full.watched_by(user)
+                if full is not None
+                else np.concatenate([train.watched_by(user), held])
+            )
+            unwatched = np.setdiff1d(np.arange(num_movies), seen, assume_unique=True)
             negatives = rng.choice(
                 unwatched,
                 size=min(unwatched.size, negatives_per_positive * held.size),
@@ -118,7 +120,7 @@ def evaluate_posterior(
     pred = np.concatenate(cal_pred) if cal_pred else np.zeros(0)
     truth = np.concatenate(cal_true) if cal_true else np.zeros(0)
     reliability = _reliability(pred, truth, bins)
-    counts = train.sum(axis=1)
+    counts = train.watch_counts
     rank_corr = _spearman(counts.astype(float), entropy)
     report = {
         "rankers": rankers,

@@ -1,0 +1,1 @@
+"""Plain definitions shared by training, storage and the server; imports nothing of ours."""
