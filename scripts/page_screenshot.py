@@ -28,13 +28,13 @@ def main(argv: list[str]) -> int:
         return 2
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page = browser.new_page(viewport={"width": 1200, "height": 1260})
         page.goto(base + "/")
         page.fill("#user-id", user)
         page.click("#user-form button[type=submit]")
         page.wait_for_selector("#picks-chart rect.bar")
         page.wait_for_selector("#genres-chart rect.bar")
-        page.screenshot(path=str(out), full_page=True)
+        page.screenshot(path=str(out))  # the first screen: charts and table
         browser.close()
     print(f"wrote {out}")
     return 0

@@ -11,6 +11,7 @@ runs `gc` after every publish.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import fsio, layout
-from storage.convergence import version_convergence
+from storage.convergence import read_convergence
 from storage.errors import StoreError
 from storage.jobs import JobError, JobStore, default_db_path
+from storage.manifest import MANIFEST
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -136,13 +138,17 @@ def holds(store_dir: str | Path) -> list[str]:
 
 
 def newest_converged(store: Path, ids: list[str]) -> str | None:
-    """The newest of `ids` whose manifest records a converged run (unreadable ones skipped)."""
+    """The newest of `ids` whose manifest records a converged run (unreadable ones skipped).
+    Manifests are read afresh, not through `version_convergence`'s cache, so gc never fills
+    that cache with a manifest that is later found damaged."""
     for version in reversed(ids):
+        path = layout.versions_dir(store) / version / MANIFEST
         try:
-            if version_convergence(store, version).converged is True:
-                return version
+            manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if isinstance(manifest, dict) and read_convergence(manifest).converged is True:
+            return version
     return None
 
 

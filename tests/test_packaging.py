@@ -91,3 +91,13 @@ def test_dockerignore_keeps_secrets_out_and_lets_every_copied_path_in():
         *sources, _dest = shlex.split(rest)
         assert set(sources) <= allowed, f"COPY {sources}: not let in by .dockerignore"
     assert "**/.env" in lines and ".env" not in allowed
+
+
+def test_readme_is_short_and_every_local_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150, "README.md: keep detail in docs/"
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
