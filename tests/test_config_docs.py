@@ -58,3 +58,12 @@ def test_the_training_table_lists_exactly_the_variables_the_code_reads():
         for path in (ROOT / package).rglob("*.py"):
             read.update(re.findall(r"\"(SHARDLENS_[A-Z_]+)\"", path.read_text()))
     assert _training_table_variables() == read
+
+
+def test_no_other_page_keeps_its_own_settings_table():
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    for page in pages:
+        if page == PAGE:
+            continue
+        rows = re.findall(r"(?m)^\| `SHARDLENS_[A-Z_]+", page.read_text())
+        assert not rows, f"{page.name} has a settings table: link docs/configuration.md instead"
