@@ -6,7 +6,7 @@ import argparse
 import copy
 import os
 import signal
-import subprocess
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,10 +40,18 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Names
     parser.add_argument(
         "--train-if-empty",
         action="store_true",
-        help="when the store has no posterior, first train one with "
-        "`python -m training train --preset default` (output streamed), then serve",
+        help="when the store has no posterior, queue a training job (`--preset default`) "
+        "and serve at once: /healthz answers, /readyz says 503 with the job's progress, and "
+        "the posterior is loaded when the job publishes it",
     )
     return parser.parse_args(argv)
+
+
+FIRST_START_CONFIG = {"preset": "default"}
+
+
+class FirstStartError(Exception):
+    """A first-start training job cannot run; the message says what to change."""
 
 
 def store_is_empty(store: Path) -> bool:
@@ -52,12 +60,30 @@ def store_is_empty(store: Path) -> bool:
     return latest_version(store) is None
 
 
-def train_into(store: Path) -> int:
-    """Run the training CLI as a subprocess, streaming its output; its exit status."""
-    command = [sys.executable, "-m", "training", "train", "--preset", "default"]
-    command += ["--store", str(store)]
-    print(f"shardlens-serve: {store} is empty; training first: {' '.join(command)}", flush=True)
-    return subprocess.call(command)
+def queue_first_training(store: Path, settings: Settings) -> str:
+    """Queue the first-start training job (`--preset default`) in the store's job database,
+    to be run by the server's job runner; reuse one that is already queued or running (a
+    restart during first start). Returns its job id. Raises `FirstStartError` when no
+    runner would run it or the database cannot be opened."""
+    from storage.jobs import JobError, JobStore, default_db_path
+
+    if not settings.run_jobs:
+        raise FirstStartError(
+            "--train-if-empty needs the job runner, but SHARDLENS_RUN_JOBS is false: enable "
+            "it, or train first with `python -m training train --preset default "
+            f"--store {store}`"
+        )
+    try:
+        jobs = JobStore(default_db_path(store))
+        active = [job for job in jobs.list_by_status("queued", "running") if job.kind == "train"]
+        if active:
+            return active[0].id
+        return jobs.create(config=FIRST_START_CONFIG, kind="train", backend="local").id
+    except (OSError, sqlite3.Error, JobError) as exc:
+        raise FirstStartError(
+            f"cannot queue the first-start training job in {store} ({exc}); make the store "
+            "writable, or train first with `python -m training train --preset default`"
+        ) from exc
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -84,10 +110,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     args = parse_args(argv, settings)
     if args.train_if_empty and store_is_empty(args.store):
-        status = train_into(args.store)
-        if status != 0:
-            print(f"shardlens-serve: training failed (exit {status}); not serving", flush=True)
-            return status
+        try:
+            job_id = queue_first_training(args.store, settings)
+        except FirstStartError as exc:
+            print(f"shardlens-serve: {exc}", file=sys.stderr, flush=True)
+            return 2
+        print(
+            f"shardlens-serve: {args.store} is empty; serving now, training job {job_id} "
+            "(--preset default) runs in the background and its posterior is loaded when "
+            "published",
+            flush=True,
+        )
     # Workers are separate processes: they read settings from the environment.
     os.environ["SHARDLENS_STORE_DIR"] = str(args.store)
     os.environ["SHARDLENS_SERVE_POLICY"] = args.serve_policy

@@ -7,6 +7,7 @@ which costs more than everything these functions do.
 from __future__ import annotations
 
 import hmac
+import sqlite3
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -14,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.model_state import ModelHolder, Served
 from app.settings import Settings
+from storage.jobs import Job, JobError, JobStore
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -25,7 +27,17 @@ async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
-def no_model_message(settings: Settings) -> str:
+def no_model_message(settings: Settings, jobs: JobStore | None = None) -> str:
+    """Why nothing is served: a training job on its way (first start), or what to run."""
+    active = _active_training(jobs)
+    if active is not None:
+        where = f", {active.phase} {active.iteration}/{active.total}" if active.total else ""
+        eta = f", about {active.eta_s:.0f} s left" if active.eta_s is not None else ""
+        return (
+            f"no posterior is loaded yet: training job {active.id} is {active.effective_status}"
+            f"{where}{eta}; the server loads its posterior as soon as it is published "
+            f"(GET /jobs/{active.id})"
+        )
     return (
         f"no posterior is loaded: the store {settings.store_dir} has no servable version. "
         f"Train one with `python -m training train --preset default --store {settings.store_dir}`"
@@ -34,14 +46,33 @@ def no_model_message(settings: Settings) -> str:
     )
 
 
+def _active_training(jobs: JobStore | None) -> Job | None:
+    """The oldest queued or running training job, if the job database can tell."""
+    if jobs is None:
+        return None
+    try:
+        active = [job for job in jobs.list_by_status("running", "queued") if job.kind == "train"]
+    except (OSError, sqlite3.Error, JobError):
+        return None
+    return min(active, key=lambda job: job.created_at) if active else None
+
+
+def job_store_of(request: Request) -> JobStore | None:
+    """The app's job database (None before the lifespan opened it, or when it cannot)."""
+    return getattr(request.app.state, "job_store", None)
+
+
 async def require_served(
+    request: Request,
     holder: Annotated[ModelHolder, Depends(get_holder)],
     settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> Served:
     """The served version, read once for the whole request; 503 when there is none."""
     served = holder.current
     if served is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, no_model_message(settings))
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, no_model_message(settings, job_store_of(request))
+        )
     return served
 
 

@@ -73,16 +73,18 @@ class Settings(BaseSettings):
         description="the Slurm backend: default resources, allowed options, commands "
         "(SHARDLENS_SLURM__<FIELD>)",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    host: str = Field(default="127.0.0.1", description="address to bind (`--host`)")
+    port: int = Field(default=8000, ge=0, le=65535, description="port to bind (`--port`)")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="uvicorn worker processes (`--workers`)"
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="allowed CORS origins; empty keeps CORS closed"
     )
     max_body_bytes: int = Field(
         default=65536, ge=0, description="request bodies above this get 413"
     )
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field(default="info", description="uvicorn log level (`--log-level`)")
     shutdown_grace_s: int = Field(
         default=30,
         ge=1,

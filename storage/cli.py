@@ -1,4 +1,4 @@
-"""`python -m storage`: list, show, verify and gc posterior versions."""
+"""`python -m storage`: list, show, verify, pin and gc posterior versions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from storage import layout
 from storage.convergence import Convergence, read_convergence
 from storage.errors import CorruptVersionError, NoPosteriorError, StoreError
 from storage.posterior import VersionInfo, gc, list_versions, open_posterior
-from storage.retention import default_keep
+from storage.retention import default_keep, hold, release_hold
 from storage.verify import check_files, read_manifest
 
 EXIT_OK, EXIT_CORRUPT, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
@@ -125,11 +125,33 @@ def cmd_verify(store: Path, version: str | None, *, as_json: bool, out: TextIO) 
     return EXIT_OK if ok else EXIT_CORRUPT
 
 
+def cmd_pin(store: Path, version: str, *, remove: bool, as_json: bool, out: TextIO) -> int:
+    """Hold a version so gc never collects it, or (`remove`) release the hold."""
+    if remove:
+        held = release_hold(store, version)
+        if not held:
+            raise NoPosteriorError(f"version {version} is not held in {store}")
+        resolved = version
+    else:
+        resolved = hold(store, version)
+    if as_json:
+        json.dump({"version": resolved, "held": not remove}, out)
+        out.write("\n")
+    else:
+        out.write(f"{'released' if remove else 'holding'} {resolved}\n")
+    return EXIT_OK
+
+
 def cmd_gc(store: Path, keep: int | None, *, as_json: bool, out: TextIO) -> int:
     report = gc(store, keep=keep)
     if as_json:
         json.dump(
-            {"removed": report.removed, "kept": report.kept, "removed_temp": report.removed_temp},
+            {
+                "removed": report.removed,
+                "kept": report.kept,
+                "removed_temp": report.removed_temp,
+                "removed_checkpoints": report.removed_checkpoints,
+            },
             out,
             indent=2,
         )
@@ -138,7 +160,8 @@ def cmd_gc(store: Path, keep: int | None, *, as_json: bool, out: TextIO) -> int:
         out.write(
             f"kept {len(report.kept)} version(s), removed {len(report.removed)}"
             f"{': ' + ', '.join(report.removed) if report.removed else ''}; "
-            f"removed {len(report.removed_temp)} stale temp folder(s)\n"
+            f"removed {len(report.removed_temp)} stale temp folder(s) and "
+            f"{len(report.removed_checkpoints)} finished job checkpoint(s)\n"
         )
     return EXIT_OK
 
@@ -174,7 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", parents=[common], help="check checksums (exit 1 naming the bad file)"
     )
     verify.add_argument("version", nargs="?", help="a version id or 'latest' (default: all)")
-    collect = sub.add_parser("gc", parents=[common], help="delete old versions and temp folders")
+    held = sub.add_parser(
+        "pin", parents=[common], help="keep a version from gc (until `pin --remove`)"
+    )
+    held.add_argument("version", help="a version id or 'latest'")
+    held.add_argument("--remove", action="store_true", help="release the hold")
+    collect = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="delete old versions, temp folders and finished jobs' checkpoints",
+    )
     collect.add_argument(
         "--keep",
         type=int,
@@ -196,6 +228,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             return cmd_show(store, args.version, as_json=args.json, out=out)
         if args.command == "verify":
             return cmd_verify(store, args.version, as_json=args.json, out=out)
+        if args.command == "pin":
+            return cmd_pin(store, args.version, remove=args.remove, as_json=args.json, out=out)
         keep = default_keep() if args.keep is None else args.keep
         return cmd_gc(store, keep, as_json=args.json, out=out)
     except NoPosteriorError as exc:

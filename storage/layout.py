@@ -7,6 +7,8 @@
   versions/.tmp-<pid>-<host>-<hex>/  a version being written (never read; gc removes dead)
   versions/.trash-<id>-<hex>/ a version being deleted by gc
   pins/<id>/<pid>-<host>-<hex>      a live process uses version <id>
+  pins/<id>/held              an operator keeps version <id> (`python -m storage pin`)
+  checkpoints/<run-key>/      a training run's checkpoints (the job id for a job)
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ def versions_dir(store: Path) -> Path:
 
 def pins_dir(store: Path) -> Path:
     return store / "pins"
+
+
+def checkpoints_dir(store: Path) -> Path:
+    """`<store>/checkpoints/`: one folder per training run (its run key or job id)."""
+    return store / "checkpoints"
 
 
 def lock_path(store: Path) -> Path:

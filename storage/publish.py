@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,7 +16,10 @@ from storage import manifest as mf
 from storage.convergence import CONVERGENCE_KEY, check_record
 from storage.errors import StoreError
 from storage.ids import id_kind, ids_as_text
+from storage.retention import gc
 from training.data import WatchData
+
+log = logging.getLogger("shardlens.storage")
 
 _BLOCK_BYTES = 16 << 20  # rows per block so each staged block is about 16 MiB
 
@@ -185,6 +189,7 @@ def publish_posterior(
 
     Readers never see a partial version: everything is written and fsync'd in a temp folder
     that is renamed into place under the store lock, and only then does `latest` move.
+    Old versions are then collected (`storage.retention.gc`, `SHARDLENS_KEEP_VERSIONS`).
     """
     store = Path(store_dir)
     arrays, shapes = check_samples(samples, data)
@@ -212,10 +217,28 @@ def publish_posterior(
         writer = _Writer(tmp)
         _write_payload(writer, arrays, shapes, data, trace_arrays, files)
         extra = {} if convergence_json is None else {CONVERGENCE_KEY: convergence_json}
-        return _commit(store, tmp, writer, shapes, data, config_json, diagnostics_json, extra)
+        version = _commit(store, tmp, writer, shapes, data, config_json, diagnostics_json, extra)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    _collect_after_publish(store)
+    return version
+
+
+def _collect_after_publish(store: Path) -> None:
+    """`gc` with `SHARDLENS_KEEP_VERSIONS` (see storage.retention for what it never
+    deletes). The version is already published: a failing gc only warns."""
+    try:
+        report = gc(store)
+    except (StoreError, OSError) as exc:
+        log.warning("gc after publishing in %s failed: %s", store, exc)
+        return
+    if report.removed or report.removed_checkpoints:
+        log.info(
+            "gc after publishing: removed versions %s, checkpoints %s",
+            report.removed,
+            report.removed_checkpoints,
+        )
 
 
 def _write_payload(

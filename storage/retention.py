@@ -1,18 +1,51 @@
-"""Retention: keep the newest N versions, `latest`, and versions pinned by live processes."""
+"""Retention: which posterior versions and checkpoints `gc` may delete.
+
+Never collected: the newest `SHARDLENS_KEEP_VERSIONS` versions, the version `latest` names,
+the newest converged version (what `latest-converged` serves), versions pinned by a live
+process (the server pins the version it serves), versions an operator holds
+(`python -m storage pin`), and the checkpoints of jobs that can still resume (queued,
+running, failed or cancelled: a failed or cancelled job can be requeued). `publish_posterior`
+runs `gc` after every publish.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import fsio, layout
+from storage.convergence import read_convergence
 from storage.errors import StoreError
+from storage.jobs import JobError, JobStore, default_db_path
+from storage.manifest import MANIFEST
+
+__all__ = [
+    "DEFAULT_KEEP",
+    "KEEP_ENV",
+    "GcReport",
+    "Pin",
+    "default_keep",
+    "gc",
+    "hold",
+    "holds",
+    "live_pins",
+    "newest_converged",
+    "pin",
+    "release_hold",
+    "unpin",
+]
 
 KEEP_ENV = "SHARDLENS_KEEP_VERSIONS"
+# An operator's hold: a pin file of this name is kept until `release_hold`, whoever wrote it.
+HOLD_NAME = "held"
+# Job statuses whose checkpoints gc removes: only a succeeded job can never resume.
+_DONE_JOB = "succeeded"
 DEFAULT_KEEP = 5
 # Temp folders written from another host (container) are removed once this old.
 FOREIGN_TEMP_TTL_S = 24 * 3600
@@ -73,6 +106,52 @@ def unpin(handle: Pin) -> None:
     handle.release()
 
 
+def hold(store_dir: str | Path, version: str) -> str:
+    """Keep `version` (an id or "latest") from gc until `release_hold`; returns the id.
+    Raises `NoPosteriorError` for an unknown version."""
+    store = Path(store_dir)
+    with fsio.exclusive_lock(layout.lock_path(store)):
+        resolved = layout.resolve(store, version)
+        folder = layout.pins_dir(store) / resolved
+        folder.mkdir(parents=True, exist_ok=True)
+        fsio.write_chunks(folder / HOLD_NAME, [f"held at {time.time():.3f}\n".encode()])
+    return resolved
+
+
+def release_hold(store_dir: str | Path, version: str) -> bool:
+    """Let gc collect `version` again (its process pins still count); False when not held."""
+    path = layout.pins_dir(Path(store_dir)) / version / HOLD_NAME
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def holds(store_dir: str | Path) -> list[str]:
+    """Versions an operator holds, oldest first."""
+    root = layout.pins_dir(Path(store_dir))
+    try:
+        return sorted(f.name for f in root.iterdir() if (f / HOLD_NAME).is_file())
+    except FileNotFoundError:
+        return []
+
+
+def newest_converged(store: Path, ids: list[str]) -> str | None:
+    """The newest of `ids` whose manifest records a converged run (unreadable ones skipped).
+    Manifests are read afresh, not through `version_convergence`'s cache, so gc never fills
+    that cache with a manifest that is later found damaged."""
+    for version in reversed(ids):
+        path = layout.versions_dir(store) / version / MANIFEST
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and read_convergence(manifest).converged is True:
+            return version
+    return None
+
+
 def _owner_alive(tag: str, *, foreign: bool) -> bool:
     """Whether the owner named by `tag` runs. Owners on another host (another container
     sharing the store) cannot be checked, so they count as `foreign`."""
@@ -97,7 +176,7 @@ def live_pins(store_dir: str | Path, *, clean: bool = False) -> dict[str, int]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         for path in pins:
-            if _owner_alive(path.name, foreign=True):
+            if path.name == HOLD_NAME or _owner_alive(path.name, foreign=True):
                 counts[folder.name] = counts.get(folder.name, 0) + 1
             elif clean:
                 with contextlib.suppress(FileNotFoundError):
@@ -110,15 +189,36 @@ def live_pins(store_dir: str | Path, *, clean: bool = False) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class GcReport:
+    """What one `gc` did: version ids removed and kept, temp folders and checkpoint folders
+    (run keys) removed."""
+
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     removed_temp: list[str] = field(default_factory=list)
+    removed_checkpoints: list[str] = field(default_factory=list)
+
+
+def _finished_job_checkpoints(store: Path) -> list[str]:
+    """Checkpoint folders (named after their job id) of jobs that succeeded, so can never
+    resume. Folders of runs without a job record (`python -m training train`) are kept:
+    their owner may still `--resume` them."""
+    root = layout.checkpoints_dir(store)
+    db = default_db_path(store)
+    if not root.is_dir() or not db.is_file():
+        return []
+    try:
+        done = {job.id for job in JobStore(db).list_by_status(_DONE_JOB)}
+    except (OSError, JobError, sqlite3.Error):
+        return []  # cannot tell which jobs are done: keep everything
+    return sorted(f.name for f in root.iterdir() if f.is_dir() and f.name in done)
 
 
 def gc(store_dir: str | Path, *, keep: int | None = None) -> GcReport:
-    """Delete all but the newest `keep` versions (default `default_keep()`), never `latest`
-    nor pinned ones, and the temp folders of dead publishers. Deletion renames a version to a
-    trash folder under the store lock (atomic for readers), then removes it outside the lock."""
+    """Delete all but the newest `keep` versions (default `default_keep()`), never `latest`,
+    the newest converged version, pinned or held ones; the temp folders of dead publishers;
+    and the checkpoints of jobs that succeeded. Deletion renames a version to a trash folder
+    under the store lock (atomic for readers), then removes it outside the lock.
+    Raises `StoreError` for a `keep` below 1."""
     keep = default_keep() if keep is None else keep
     if keep < 1:
         raise StoreError(f"keep must be at least 1, got {keep}")
@@ -133,6 +233,9 @@ def gc(store_dir: str | Path, *, keep: int | None = None) -> GcReport:
         current = layout.current_version(store)
         if current is not None:
             protected.add(current)
+        converged = newest_converged(store, ids)
+        if converged is not None:
+            protected.add(converged)
         removed = [v for v in ids if v not in protected]
         removed_temp = []
         for name in os.listdir(vdir):
@@ -155,6 +258,12 @@ def gc(store_dir: str | Path, *, keep: int | None = None) -> GcReport:
             trash.append(vdir / name)
     for path in trash:
         shutil.rmtree(path, ignore_errors=True)
+    checkpoints = _finished_job_checkpoints(store)
+    for key in checkpoints:
+        shutil.rmtree(layout.checkpoints_dir(store) / key, ignore_errors=True)
     return GcReport(
-        removed=removed, kept=[v for v in ids if v in protected], removed_temp=removed_temp
+        removed=removed,
+        kept=[v for v in ids if v in protected],
+        removed_temp=removed_temp,
+        removed_checkpoints=checkpoints,
     )

@@ -134,3 +134,22 @@ def test_server_starts_empty_and_picks_up_the_first_version(tmp_path):
         version = publish(tmp_path, data).version
         wait_for_version(client, version)
         assert client.get(f"/recommend/{int(data.user_ids[0])}").status_code == 200
+
+
+def test_gc_after_a_publish_keeps_the_version_the_server_serves(tmp_path, monkeypatch):
+    """The server pins what it serves, so the gc that ends every publish never deletes it,
+    however many newer versions arrive before it swaps."""
+    monkeypatch.setenv("SHARDLENS_KEEP_VERSIONS", "1")
+    data = tiny_data(num_users=6, num_movies=5)
+    served = publish(tmp_path, data, seed=1).version
+    holder = ModelHolder(tmp_path, cache_dir=None, policy="latest")
+    try:
+        assert holder.refresh().served_version == served
+        newer = [publish(tmp_path, data, seed=s).version for s in (2, 3)]
+        left = {v.version for v in list_versions(tmp_path)}
+        assert left == {served, newer[1]}  # newer[0]: neither newest nor served
+        assert holder.current is not None and holder.current.name == served
+    finally:
+        holder.stop()
+    publish(tmp_path, data, seed=4)  # the holder released its pin: now it may go
+    assert served not in {v.version for v in list_versions(tmp_path)}

@@ -64,3 +64,40 @@ def test_ci_runs_the_readme_test_command():
     # exactly the README's command, with the Slurm tests required (a skip fails the run)
     assert ci == ["export SHARDLENS_REQUIRE_SLURM=1", "scripts/test"]
     assert "scripts/test" in readme and "scripts/serve" in readme
+
+
+def test_the_container_runs_unprivileged_with_a_liveness_check():
+    rows = _dockerfile()
+    users = [rest for op, rest in rows if op == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the image runs as root"
+    (healthcheck,) = [rest for op, rest in rows if op == "HEALTHCHECK"]
+    assert "/healthz" in healthcheck
+    cmd = [rest for op, rest in rows if op == "CMD"][-1]
+    # binds first, trains in the background (tests/test_app_cli.py)
+    assert "--train-if-empty" in cmd
+    installs = [rest for op, rest in rows if op == "RUN" and "pip install" in rest]
+    assert installs and all("-c requirements.lock" in rest for rest in installs)
+
+
+def test_dockerignore_keeps_secrets_out_and_lets_every_copied_path_in():
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "the context starts from nothing and lets paths back in"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    for rest in [rest for op, rest in _dockerfile() if op == "COPY"]:
+        *sources, _dest = shlex.split(rest)
+        assert set(sources) <= allowed, f"COPY {sources}: not let in by .dockerignore"
+    assert "**/.env" in lines and ".env" not in allowed
+
+
+def test_readme_is_short_and_every_local_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150, "README.md: keep detail in docs/"
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"

@@ -50,7 +50,8 @@ def test_gc_leaves_temp_folders_of_live_publishers(tmp_path):
 
 
 @pytest.mark.slow
-def test_concurrent_publishers_threads_and_processes(tmp_path):
+def test_concurrent_publishers_threads_and_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARDLENS_KEEP_VERSIONS", "100")  # every version stays to be counted
     publish_small(tmp_path, seed=0)  # creates the store before the race starts
     procs = [
         spawn_helper("repeat_publisher", str(tmp_path), "5", str(100 * (p + 1))) for p in range(2)

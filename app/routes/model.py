@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import AdminDep, HolderDep, ServedDep, SettingsDep, no_model_message
+from app.deps import (
+    AdminDep,
+    HolderDep,
+    ServedDep,
+    SettingsDep,
+    job_store_of,
+    no_model_message,
+)
 from app.errors import error_responses
 from app.model_state import ModelHolder, Served
 from app.schemas import (
@@ -167,13 +174,14 @@ async def healthz() -> HealthResponse:
     tags=["health"],
     summary="Readiness: a posterior is loaded (names its version and whether it converged)",
     description="200 once a version is served, converged or not: `convergence` says which, "
-    "with the warning an unconverged or unchecked version carries.",
+    "with the warning an unconverged or unchecked version carries. 503 before that, saying "
+    "why: the training job under way (first start) with its progress, or what to run.",
     responses=error_responses(503),
 )
-async def readyz(holder: HolderDep, settings: SettingsDep) -> ReadyResponse:
+async def readyz(request: Request, holder: HolderDep, settings: SettingsDep) -> ReadyResponse:
     served = holder.current
     if served is None:
-        raise HTTPException(503, no_model_message(settings))
+        raise HTTPException(503, no_model_message(settings, job_store_of(request)))
     return ReadyResponse(
         status="ready", model_version=served.name, convergence=convergence_note(served)
     )

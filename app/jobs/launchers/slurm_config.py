@@ -121,15 +121,29 @@ class SlurmSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    nodes: int = Field(default=1, ge=1, description="default nodes per job")
-    tasks_per_node: int = Field(default=1, ge=1, description="default training processes per node")
-    gpus_per_node: int = Field(default=0, ge=0, description="default GPUs per node (0: none asked)")
-    cpus_per_task: int | None = Field(default=None, ge=1, description="default CPUs per task")
-    partition: str | None = Field(default=None, pattern=NAME, description="default partition")
-    time_limit: str | None = Field(
-        default=None, pattern=TIME_LIMIT, description="default time limit"
+    nodes: int = Field(default=1, ge=1, description="default nodes per job (`--nodes`)")
+    tasks_per_node: int = Field(
+        default=1,
+        ge=1,
+        description="default training processes per node, one per GPU (`--ntasks-per-node`)",
     )
-    account: str | None = Field(default=None, pattern=NAME, description="default account")
+    gpus_per_node: int = Field(
+        default=0, ge=0, description="default GPUs per node, 0: none asked (`--gpus-per-node`)"
+    )
+    cpus_per_task: int | None = Field(
+        default=None, ge=1, description="default CPUs per task (`--cpus-per-task`)"
+    )
+    partition: str | None = Field(
+        default=None, pattern=NAME, description="default partition (`--partition`)"
+    )
+    time_limit: str | None = Field(
+        default=None,
+        pattern=TIME_LIMIT,
+        description="default time limit (`--time`: `MM`, `HH:MM:SS`, `D-HH:MM:SS`, `UNLIMITED`)",
+    )
+    account: str | None = Field(
+        default=None, pattern=NAME, description="default account (`--account`)"
+    )
     sbatch_lines: list[str] = Field(
         default_factory=list,
         description="options added to every job's batch script (not limited by the "
