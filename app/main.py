@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from app import errors
+from app.docs_offline import install_redoc
 from app.jobs.service import start_jobs, stop_jobs
 from app.middleware import BodySizeLimit
 from app.model_state import ModelHolder
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
 
     # Swagger UI and ReDoc from fastapi-offline's bundled assets, not a CDN (docs/API-DOCS.md).
     app = FastAPIOffline(
+        redoc_url=None,  # install_redoc below: the same assets under a no-CDN policy
         title="shardlens",
         summary="Movie recommendations from a Bayesian matrix factorization posterior",
         description=DESCRIPTION,
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
     app.state.settings = settings
+    install_redoc(app)
     errors.install(app)
     app.include_router(recommend.router)
     app.include_router(catalog.router)
