@@ -162,7 +162,7 @@ function genreChart(svg, watched, recommended) {
       const bar = svgEl("rect", { class: `bar ${kind}`, x: labelW, y, width: w, height: 11, "data-genre": genre, "data-share": share });
       bar.appendChild(svgEl("title", {}, `${genre}: ${pct(share)} of ${kind === "watched" ? "watched movies" : "picks"}`));
       svg.appendChild(bar);
-      svg.appendChild(svgEl("text", { x: labelW + w + 4, y: y + 10, class: "value small" }, pct(share)));
+      svg.appendChild(svgEl("text", { x: labelW + w + 4, y: y + 10, class: share ? "value small" : "value small zero" }, share ? pct(share) : "0%"));
     });
   });
   $(svg.getAttribute("aria-labelledby")).textContent = rows.map(([g, s]) => `${g}: ${pct(s.watched)} of watched movies, ${pct(s.recommended)} of picks`).join("; ");
@@ -213,7 +213,9 @@ const banner = { report: null };
 function showConvergence(note) {
   const box = $("convergence-warning");
   const warning = note && note.warning;
-  $("convergence-text").textContent = warning ? `Warning: ${warning}` : "";
+  const text = $("convergence-text");
+  text.replaceChildren();
+  if (warning) text.append(htmlEl("strong", {}, "Warning:"), ` ${warning}`);
   const list = $("convergence-figures");
   list.replaceChildren();
   const report = banner.report;
@@ -236,9 +238,20 @@ function setURL(userId) {
   window.history.replaceState(null, "", url);
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+let userRequest = 0;  // answers to an older request than the newest are dropped
+
+// The order the API answered in, said plainly: a server without `rank` ranks by pick count.
+function rankNote(rank, recs) {
+  if (rank !== "probability") return "ranked by pick count";
+  const sorted = recs.every((r, i) => i === 0 || recs[i - 1].probability >= r.probability);
+  return sorted ? "ranked by watch probability" : "ranked by pick count (this server does not rank by probability yet)";
+}
+
 async function showUser(userId) {
   const k = $("k").value || 10;
   const rank = $("rank").value;
+  const request = ++userRequest;
   $("error").hidden = true;
   $("user-id").value = userId;
   try {
@@ -247,14 +260,16 @@ async function showUser(userId) {
       getJSON(`/recommend/${id}?k=${encodeURIComponent(k)}&rank=${encodeURIComponent(rank)}`),
       getJSON(`/explore/users/${id}?limit=20`),
     ]);
+    if (request !== userRequest) return;
     setURL(userId);
     state.last = { r, profile };
     showConvergence(r.convergence);
     $("result").hidden = false;
     $("result-title").textContent = `User ${r.user_id}`;
-    $("result-line").textContent = `Watched ${r.watched_count} movies; ${r.num_samples} posterior samples; model ${r.model_version}; ranked by ${rank === "probability" ? "watch probability" : "pick count"}.`;
+    $("result-line").textContent = `Watched ${plural(r.watched_count, "movie")}; ${r.num_samples} posterior samples; model ${r.model_version}; ${rankNote(rank, r.recommendations)}.`;
     renderUser();
   } catch (error) {
+    if (request !== userRequest) return;
     $("result").hidden = true;
     $("error").textContent = error.message;
     $("error").hidden = false;
@@ -268,7 +283,9 @@ function renderUser() {
   picksTable($("picks-table").querySelector("tbody"), r.recommendations);
   genreChart($("genres-chart"), profile.genre_shares, r.genres);
   showUncertainty($("uncertainty"), r.uncertainty, profile.entropy);
-  $("history-line").textContent = `${profile.watched_count} movies watched; the ${profile.history.length} most watched by everyone are listed.`;
+  $("history-line").textContent = profile.history.length < profile.watched_count
+    ? `${plural(profile.watched_count, "movie")} watched; the ${profile.history.length} most watched by everyone:`
+    : `${plural(profile.watched_count, "movie")} watched, the most watched by everyone first:`;
   const list = $("history");
   list.replaceChildren();
   for (const m of profile.history) {
@@ -380,7 +397,7 @@ function showModel(m) {
     : "";
   const samples = $("samples");
   samples.replaceChildren();
-  for (const [name, value] of [["draws × chains", `${m.num_draws} × ${m.num_chains} = ${m.num_samples} samples`], ["users", m.num_users], ["movies", m.num_movies], ["latent dimensions", m.latent_dim], ["loaded", m.loaded_at]]) {
+  for (const [name, value] of [["draws × chains", `${m.num_draws} × ${m.num_chains} = ${m.num_samples} samples`], ["users", m.num_users], ["movies", m.num_movies], ["latent dimensions", m.latent_dim], ["loaded", `${String(m.loaded_at).slice(0, 16).replace("T", " ")} UTC`]]) {
     samples.append(htmlEl("dt", {}, name), htmlEl("dd", {}, String(value)));
   }
   const body = $("diagnostics-table").querySelector("tbody");
