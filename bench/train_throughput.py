@@ -10,6 +10,11 @@ segments (fast, reference, fast, ...) in the same process. A segment is one comp
 inside ``jax.shard_map`` that bootstraps the kernel and runs ``--iterations`` HMC steps of
 ``--leapfrog`` leapfrog steps, like the training loop's compiled segments.
 
+``--impl`` picks the samplers: ``fast`` (identity mass matrix), ``fast-diag`` (the same
+kernel with a diagonal inverse mass matrix, as after warmup adaptation), ``reference``, and
+``baseline`` with ``--baseline-fast PATH``: the fast kernel of another checkout's
+``training/fast_hmc.py`` (e.g. before a change), timed A/B in the same process.
+
 ESS mode (``--ess``): runs a short chain (dual-averaging burn-in, then sampling) and prints
 the effective sample size per second of identifiable quantities: the log joint density and
 the logits of a few (user, movie) pairs.
@@ -18,6 +23,8 @@ the logits of a few (user, movie) pairs.
     python bench/train_throughput.py --devices 1 --segments 5
     python bench/train_throughput.py --ess --devices 8 --impl fast,reference
     python bench/train_throughput.py --preset cpu         # the training job itself, ESS/s
+    python bench/train_throughput.py --devices 1 --impl baseline,fast,fast-diag \
+        --baseline-fast /work/main/training/fast_hmc.py --segments 8
 
 Preset mode (``--preset NAME``): runs the project's own training job (``training.train``)
 with that preset once per sampler in ``--impl`` and prints, from the run's diagnostics, the
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import os
 import resource
 import statistics
@@ -44,7 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 AXIS = "users"
-IMPLS = ("fast", "reference")
+IMPLS = ("fast", "fast-diag", "reference", "baseline")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,12 +75,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=int, default=60, help="ESS mode: kept HMC steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", help="preset mode: run this training preset, print ESS/s")
+    parser.add_argument(
+        "--baseline-fast",
+        help="impl 'baseline': the fast kernel from this fast_hmc.py (another checkout)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     impls = tuple(s.strip() for s in args.impl.split(",") if s.strip())
     if not impls or any(i not in IMPLS for i in impls):
         parser.error(f"--impl must list some of {IMPLS}, got {args.impl!r}")
     args.impls = impls
+    if "baseline" in impls and not args.baseline_fast:
+        parser.error("--impl baseline needs --baseline-fast PATH")
     args.device_counts = [int(x) for x in args.devices.split(",")]
     return args
 
@@ -165,21 +179,50 @@ def reference_kernel(watch_block, *, axis_name: str, args: argparse.Namespace):
     return kernel, tfed.JointDistributionCoroutine(prior_fn)
 
 
+def _baseline_module(path: str):
+    """The fast_hmc module of another checkout (it imports this checkout's likelihood)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baseline_fast_hmc", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _diagonal_inverse_mass(watch_block, args: argparse.Namespace):
+    """A fixed, uneven diagonal inverse mass matrix (what warmup adaptation produces)."""
+    import jax.numpy as jnp
+
+    n, m = watch_block.shape
+    shapes = [(n, args.dim), (n,), (m, args.dim), (m,)]
+    return tuple(
+        jnp.exp(0.5 * jnp.sin(jnp.arange(math.prod(s), dtype=jnp.float32)).reshape(s))
+        for s in shapes
+    )
+
+
 def build_kernel(impl: str, watch_block, user_mask, args: argparse.Namespace):
     from training.fast_hmc import make_fast_kernel
 
-    if impl == "fast":
-        return make_fast_kernel(
-            step_size=args.step_size,
-            num_leapfrog_steps=args.leapfrog,
-            watch_block=watch_block,
-            user_mask=user_mask,
-            prior_scale=1.0,
-            axis_name=AXIS,
-            num_chains=args.chains,
-            block_size=args.block_size,
-        )
-    return reference_kernel(watch_block.astype(bool), axis_name=AXIS, args=args)[0]
+    if impl == "reference":
+        return reference_kernel(watch_block.astype(bool), axis_name=AXIS, args=args)[0]
+    options = dict(
+        step_size=args.step_size,
+        num_leapfrog_steps=args.leapfrog,
+        watch_block=watch_block,
+        user_mask=user_mask,
+        prior_scale=1.0,
+        axis_name=AXIS,
+        num_chains=args.chains,
+        block_size=args.block_size,
+    )
+    if impl == "baseline":
+        return _baseline_module(args.baseline_fast).make_fast_kernel(**options)
+    if impl == "fast-diag":
+        options["inverse_mass_matrix"] = _diagonal_inverse_mass(watch_block, args)
+    return make_fast_kernel(**options)
 
 
 def peak_rss_mib() -> float:
@@ -312,6 +355,9 @@ def run_throughput(args, mesh, state_specs, watch_d, mask_d, state) -> int:
         print(f"RESULT {impl:>9}: {rate:.2f} leapfrog steps/s (median of {args.segments})")
     if "fast" in rates and "reference" in rates:
         print(f"RESULT speedup fast/reference: {rates['fast'] / rates['reference']:.2f}x")
+    for other in ("fast-diag", "baseline"):
+        if "fast" in rates and other in rates:
+            print(f"RESULT ratio {other}/fast: {rates[other] / rates['fast']:.3f}")
     print(f"RESULT peak RSS {peak_rss_mib():.0f} MiB (whole process)", flush=True)
     return 0
 

@@ -34,9 +34,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 TOKEN = "slurm-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-# The uninterrupted run that the requeued one must reproduce exactly: 32 segments of 20
-# iterations, long enough (several seconds) for a requeue to land in the middle.
-RUN = {"preset": "smoke", "seed": 5, "num_burnin_steps": 600}
+# The uninterrupted run that the requeued one must reproduce exactly: 101 segments of 20
+# iterations, long enough (about 10 s on an idle machine; 600 iterations took 3 s) for a
+# requeue to land in the middle rather than after its last segment.
+RUN = {"preset": "smoke", "seed": 5, "num_burnin_steps": 2000}
 LONG = {"preset": "smoke", "num_burnin_steps": 100_000}  # runs until stopped
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -306,16 +307,20 @@ def test_a_requeued_job_resumes_from_its_checkpoint_with_the_same_samples(
     wait_for(
         lambda: (server.job(job_id)["progress"]["iteration"] or 0) >= 60,
         timeout_s=240,
-        what="three segments",
+        what="three segments (checkpointed)",
     )
     slurm_id = server.job(job_id)["scheduler"]["job_id"]
-    slurm_cluster.run("scontrol", "requeue", slurm_id)
+    # Requeued held, so the job stays pending until released: without the hold, a fast
+    # machine can restart it before the server's next look and "queued" is never seen.
+    slurm_cluster.run("scontrol", "requeuehold", slurm_id)
     wait_for(
         lambda: slurm_cluster.field(slurm_id, "JobState") == "PENDING",
         timeout_s=60,
         what="the requeued job to pend",
     )
-    assert server.wait(job_id, "queued", "succeeded", timeout_s=30)["status"] == "queued"
+    queued = server.wait(job_id, "queued", "succeeded", "failed", timeout_s=60)
+    assert queued["status"] == "queued", server.log(job_id)[-3000:]
+    slurm_cluster.run("scontrol", "release", slurm_id)
     # Slurm holds a requeued job back for a while (BeginTime); let it start now.
     slurm_cluster.run("scontrol", "update", f"JobId={slurm_id}", "StartTime=now")
     done = server.wait(job_id, "succeeded", "failed")
@@ -325,7 +330,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_with_the_same_samples(
     assert f"=== Slurm job {slurm_id}, restart 1" in log and "--resume" in log
     resumed = log.split(f"=== Slurm job {slurm_id}, restart 1")[1]
     first = [int(m) for m in re.findall(r"^(?:burnin|sampling)\s+(\d+)/", resumed, re.M)]
-    assert first and first[0] > 60  # continued from its checkpoint, not from iteration 0
+    assert first and first[0] > 60, resumed[-3000:]  # from its checkpoint, not iteration 0
     posterior = open_posterior(server.settings.store_dir, done["version"])
     try:
         for name, value in reference_samples.items():

@@ -153,10 +153,11 @@ def test_the_token_never_reaches_the_server_log(tmp_path):
         bodies.append(client.post("/jobs", headers=auth, json={"data": "../x"}))
         bodies.append(client.post("/jobs", headers=auth, content=b"x" * 10_000))
         bodies.append(client.get("/nope", headers=auth))
-        bodies.append(client.get("/recommend/abc", headers=auth))
+        bodies.append(client.get("/recommend/abc", headers=auth))  # text ids: unknown
+        bodies.append(client.get("/recommend/0?k=0", headers=auth))
     statuses = [r.status_code for r in bodies]
     assert statuses[:5] == [200, 202, 200, 200, 202], statuses
-    assert statuses[5:] == [401] * len(WRONG) + [422, 413, 404, 422], statuses
+    assert statuses[5:] == [401] * len(WRONG) + [422, 413, 404, 404, 422], statuses
     for response in bodies:
         assert TOKEN not in response.text and TOKEN[:-1] not in response.text
     log = log_file.read_text(errors="replace")

@@ -30,6 +30,16 @@ from training.config import PRESETS, ConfigError, TrainConfig, preset
         ({"matmul_precision": "fp8"}, "matmul_precision"),
         ({"likelihood": "magic"}, "likelihood"),
         ({"data": " "}, "data"),
+        ({"mass_matrix": "dense"}, "mass_matrix"),
+        ({"trajectory": "nuts"}, "trajectory"),
+        ({"step_size_jitter": 1.0}, "step_size_jitter"),
+        ({"step_size_jitter": -0.1}, "step_size_jitter"),
+        ({"target_accept_prob": 1.0}, "target_accept_prob"),
+        ({"adapt_window": 0}, "adapt_window"),
+        ({"adapt_init_buffer": -1}, "adapt_init_buffer"),
+        ({"max_leapfrog_steps": 0}, "max_leapfrog_steps"),
+        ({"trajectory": "chees", "num_chains": 1}, "at least 2"),
+        ({"trajectory": "chees", "max_leapfrog_steps": 10}, "max_leapfrog_steps"),
     ],
 )
 def test_bad_configs_are_refused_with_the_option_named(change, message):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
+from training.kernels import momentum_distribution
 from training.mesh import MeshError, make_mesh, padded_users
 from training.model import make_model, unsharded_log_density
 from training.names import AXIS
-from training.sampler import STATE_SPECS, momentum_distribution
+from training.sampler import STATE_SPECS
 
 NUM_USERS, NUM_MOVIES, DIM, CHAINS = 13, 7, 3, 2  # 13 users: padding on 2 and 8 devices
 PRIOR_SCALE = 1.5

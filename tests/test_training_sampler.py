@@ -76,9 +76,19 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
 
 
 def test_reference_likelihood_stays_selectable():
-    """`--likelihood reference` (TFP's PreconditionedHamiltonianMonteCarlo) runs the same way."""
-    config = CONFIG.replace(likelihood="reference", num_burnin_steps=5, num_results=5)
+    """`--likelihood reference` (TFP's PreconditionedHamiltonianMonteCarlo) runs the same
+    way, with the adapted diagonal mass matrix as its Sharded Normal momenta and ChEES."""
+    # 30 burn-in iterations, 24 adapting: one slow window (3..21).
+    config = CONFIG.replace(
+        likelihood="reference", num_burnin_steps=30, num_results=5, trajectory="chees"
+    )
     result = train(config, DATA)
     assert result.samples["user_embeddings"].shape == (5, 2, 21, 2)
     assert all(np.isfinite(x).all() for x in result.samples.values())
     assert 0.0 < result.diagnostics["mean_acceptance"] <= 1.0
+    inverse_mass = result.adaptation["inverse_mass_matrix"]
+    assert inverse_mass["user_embeddings"].shape == (21, 2)  # padded row removed
+    values = np.concatenate([x.ravel() for x in inverse_mass.values()])
+    assert np.all(values > 0) and not np.allclose(values, 1.0)
+    assert result.adaptation["trajectory_length"] > 0
+    assert result.traces["num_leapfrog_steps"].min() >= 1

@@ -12,8 +12,12 @@ from typing import Any, Literal
 Likelihood = Literal["reference", "fast"]
 MatmulPrecision = Literal["tensorfloat32", "float32", "bfloat16", "highest", "default"]
 Reduction = Literal["psum", "ordered"]
+MassMatrix = Literal["diagonal", "identity"]
+Trajectory = Literal["fixed", "chees"]
 LIKELIHOODS: tuple[str, ...] = ("reference", "fast")
 REDUCTIONS: tuple[str, ...] = ("psum", "ordered")
+MASS_MATRICES: tuple[str, ...] = ("diagonal", "identity")
+TRAJECTORIES: tuple[str, ...] = ("fixed", "chees")
 MATMUL_PRECISIONS: tuple[str, ...] = ("tensorfloat32", "float32", "bfloat16", "highest", "default")
 
 MAX_ITERATIONS = 2**31 - 1  # iteration counters are int32 inside the compiled segments
@@ -48,6 +52,22 @@ class TrainConfig:
     # "ordered": cross-device sums in a fixed order, so samples are bit-identical for any
     # split of the devices over processes (see training.reductions); "psum": the fastest.
     reduction: Reduction = "psum"
+    # Warmup adaptation (training.adaptation): over the first `num_adaptation_steps`
+    # iterations, Stan's windowed schedule (initial fast buffer, doubling slow windows,
+    # terminal fast buffer; scaled down for short warmups as Stan does) adapts the step
+    # size toward `target_accept_prob` and, with "diagonal", the inverse mass matrix.
+    mass_matrix: MassMatrix = "diagonal"
+    adapt_init_buffer: int = 75
+    adapt_window: int = 25
+    adapt_term_buffer: int = 50
+    target_accept_prob: float = 0.75
+    # Each iteration's step size is drawn from [(1 - j) eps, (1 + j) eps] (PyMC's HMC: 0.15).
+    step_size_jitter: float = 0.15
+    # "fixed": num_leapfrog_steps per iteration; "chees": ChEES-adapted trajectory length
+    # (Halton-jittered), starting from step_size x num_leapfrog_steps, at most
+    # max_leapfrog_steps leapfrog steps per iteration.
+    trajectory: Trajectory = "fixed"
+    max_leapfrog_steps: int = 1000
 
     @property
     def num_adaptation_steps(self) -> int:
@@ -109,6 +129,7 @@ class TrainConfig:
             raise ConfigError(
                 f"reduction {self.reduction!r} unknown; use one of " + ", ".join(REDUCTIONS)
             )
+        self._validate_adaptation()
         if not self.data.strip():
             raise ConfigError("data source is empty; use --data synthetic, ml-1m or a path")
         if available_devices is not None and self.devices > available_devices:
@@ -117,6 +138,46 @@ class TrainConfig:
                 f"use --devices {available_devices} or fewer"
             )
         return self
+
+    def _validate_adaptation(self) -> None:
+        if self.mass_matrix not in MASS_MATRICES:
+            raise ConfigError(
+                f"mass_matrix {self.mass_matrix!r} unknown; use one of " + ", ".join(MASS_MATRICES)
+            )
+        if self.trajectory not in TRAJECTORIES:
+            raise ConfigError(
+                f"trajectory {self.trajectory!r} unknown; use one of " + ", ".join(TRAJECTORIES)
+            )
+        windows = {
+            "adapt_init_buffer": (self.adapt_init_buffer, 0),
+            "adapt_window": (self.adapt_window, 1),
+            "adapt_term_buffer": (self.adapt_term_buffer, 0),
+            "max_leapfrog_steps": (self.max_leapfrog_steps, 1),
+        }
+        for name, (value, least) in windows.items():
+            if not isinstance(value, int) or value < least:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{name} must be an integer >= {least}, got {value} (fix {flag})")
+        if not 0.0 < self.target_accept_prob < 1.0:
+            raise ConfigError(
+                f"target_accept_prob must be in (0, 1), got {self.target_accept_prob} "
+                "(fix --target-accept-prob)"
+            )
+        if not 0.0 <= self.step_size_jitter < 1.0:
+            raise ConfigError(
+                f"step_size_jitter must be in [0, 1), got {self.step_size_jitter} "
+                "(fix --step-size-jitter)"
+            )
+        if self.trajectory == "chees" and self.num_chains < 2:
+            raise ConfigError(
+                "trajectory chees estimates its criterion across chains and needs at least 2; "
+                "use --num-chains 2 or more, or --trajectory fixed"
+            )
+        if self.trajectory == "chees" and self.max_leapfrog_steps < self.num_leapfrog_steps:
+            raise ConfigError(
+                f"max_leapfrog_steps {self.max_leapfrog_steps} is below the initial "
+                f"num_leapfrog_steps {self.num_leapfrog_steps}; raise --max-leapfrog-steps"
+            )
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied; None values are ignored (unset CLI flags)."""

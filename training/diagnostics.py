@@ -137,6 +137,16 @@ def _finite(x: Any) -> float | None:
     return x if np.isfinite(x) else None
 
 
+def _leapfrog_steps(
+    traces: Mapping[str, np.ndarray], config: TrainConfig, run_iterations: int
+) -> int:
+    """Leapfrog steps of the last `run_iterations` iterations (this process's run): from the
+    `num_leapfrog_steps` trace (ChEES varies it), else the configured count."""
+    if "num_leapfrog_steps" in traces and run_iterations > 0:
+        return int(np.sum(np.asarray(traces["num_leapfrog_steps"])[-run_iterations:]))
+    return run_iterations * config.num_leapfrog_steps
+
+
 def _summary(values: np.ndarray, reduce: Callable[[np.ndarray], Any]) -> float | None:
     """`reduce(values)`, None when any value is undefined (NaN or infinite)."""
     v = np.asarray(values, dtype=np.float64)
@@ -238,7 +248,7 @@ def diagnose(
         "compile_seconds": compile_seconds,
         "wall_seconds": wall_seconds,
         "leapfrog_per_s": (
-            _finite(run_iterations * config.num_leapfrog_steps / run_seconds)
+            _finite(_leapfrog_steps(traces, config, run_iterations) / run_seconds)
             if run_seconds > 0
             else None
         ),

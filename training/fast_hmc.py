@@ -6,9 +6,13 @@ evaluates value *and* gradient on every step, which costs a softplus over the wh
 [C, n, M] matrix each time.
 
 Designed to run inside ``jax.shard_map`` over a user axis, like the reference kernel:
-- momenta for the sharded parts (U, u) are drawn from a seed with the device index folded
-  in (different on every device), those for V, v from the shared seed (identical);
+- momenta for the sharded parts (U, u) are drawn per user from the seed folded with the
+  global user index (so they do not depend on the device count), those for V, v from the
+  shared seed (identical on every device), see `training.momentum`;
 - padded users get zero momentum, so they never move;
+- an optional diagonal inverse mass matrix M^-1 (per-part arrays without the chain axis,
+  shared by the chains) preconditions the dynamics: momenta p ~ N(0, M), drift
+  x += eps M^-1 p, kinetic energy p^T M^-1 p / 2: elementwise work only;
 - kinetic and potential energies are double-float pairs summed over devices in a fixed
   order, so the accept decision and ``log_accept_ratio`` are identical on every device;
 - acceptance is per chain (leading state dimension).
@@ -33,22 +37,12 @@ from tensorflow_probability.substrates.jax.mcmc.metropolis_hastings import (
     MetropolisHastingsKernelResults,
 )
 
-from training.likelihood import (
-    DoubleFloat,
-    FastTarget,
-    State,
-    compensated_sum,
-    df_add,
-    df_allsum,
-    df_sub,
-    make_fast_target,
-)
+from training.likelihood import DoubleFloat, FastTarget, State, df_sub, make_fast_target
+from training.momentum import draw_momentum, kinetic_energy, map_parts
 
 __all__ = [
     "FastHMCResults",
     "FastHamiltonianMonteCarlo",
-    "draw_momentum",
-    "kinetic_energy",
     "make_fast_kernel",
 ]
 
@@ -65,6 +59,7 @@ class FastHMCResults(NamedTuple):
     grads_target_log_prob: State
     step_size: Any
     num_leapfrog_steps: jax.Array
+    final_momentum: State  # p at the trajectory's end (ChEES reads the velocity M^-1 p)
 
 
 def _broadcast_step(step_size: Any, n_parts: int) -> list[jax.Array]:
@@ -74,65 +69,44 @@ def _broadcast_step(step_size: Any, n_parts: int) -> list[jax.Array]:
     return [jnp.asarray(s, jnp.float32) for s in parts]
 
 
-def _map_parts(f: Any, a: State, b: State) -> State:
-    """Apply ``f`` part-wise to two (U, u, V, v) tuples."""
-    return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3]))
-
-
 def _per_chain(x: jax.Array, like: jax.Array) -> jax.Array:
     """Reshape a [C] array to broadcast against ``like`` [C, ...]."""
     return x.reshape(x.shape + (1,) * (like.ndim - x.ndim))
 
 
-def draw_momentum(
-    seed: jax.Array, state: Sequence[jax.Array], user_mask: jax.Array, *, axis_name: str | None
-) -> State:
-    """Standard-normal momenta: device-specific for U, u (masked), shared for V, v."""
-    k_user_emb, k_user_bias, k_movie_emb, k_movie_bias = jax.random.split(seed, 4)
-    if axis_name is not None:
-        device = lax.axis_index(axis_name)
-        k_user_emb = jax.random.fold_in(k_user_emb, device)
-        k_user_bias = jax.random.fold_in(k_user_bias, device)
-    user_emb, user_bias, movie_emb, movie_bias = state
-    mask = user_mask[: user_emb.shape[-2]]
-    return (
-        jnp.where(mask[:, None], jax.random.normal(k_user_emb, user_emb.shape), 0.0),
-        jnp.where(mask, jax.random.normal(k_user_bias, user_bias.shape), 0.0),
-        jax.random.normal(k_movie_emb, movie_emb.shape),
-        jax.random.normal(k_movie_bias, movie_bias.shape),
-    )
-
-
-def kinetic_energy(momentum: Sequence[jax.Array], *, axis_name: str | None) -> DoubleFloat:
-    """0.5 |p|^2 per chain over all devices as a (hi, lo) pair [C]."""
-    p_user_emb, p_user_bias, p_movie_emb, p_movie_bias = momentum
-    users = compensated_sum(jnp.sum(p_user_emb**2, -1) + p_user_bias**2, axis=-1)
-    movies = compensated_sum(jnp.sum(p_movie_emb**2, -1) + p_movie_bias**2, axis=-1)
-    total = df_add(df_allsum(users, axis_name), movies)
-    return DoubleFloat(0.5 * total.hi, 0.5 * total.lo)
-
-
 class FastHamiltonianMonteCarlo(TransitionKernel):
-    """HMC (identity mass matrix) on a :class:`~training.likelihood.FastTarget`."""
+    """HMC on a :class:`~training.likelihood.FastTarget`, identity or diagonal mass matrix.
+
+    ``num_leapfrog_steps`` may be a traced int32 (trajectory-length adaptation); it must
+    then be the same on every device. ``inverse_mass_matrix``: None (identity) or one
+    array per state part without the chain axis (U [n, D], u [n], V [M, D], v [M]), this
+    device's users for U, u and identical on every device for V, v.
+    """
 
     def __init__(
         self,
         target: FastTarget,
         *,
         step_size: Any,
-        num_leapfrog_steps: int,
+        num_leapfrog_steps: int | jax.Array,
         num_chains: int | None = None,
+        inverse_mass_matrix: Sequence[jax.Array] | None = None,
         name: str | None = None,
     ) -> None:
         if num_chains is not None and num_chains < 1:
             raise FastHMCError(f"num_chains must be >= 1, got {num_chains}")
-        if num_leapfrog_steps < 1:
+        if isinstance(num_leapfrog_steps, int) and num_leapfrog_steps < 1:
             raise FastHMCError(f"num_leapfrog_steps must be >= 1, got {num_leapfrog_steps}")
+        if inverse_mass_matrix is not None and len(inverse_mass_matrix) != 4:
+            raise FastHMCError(
+                f"inverse_mass_matrix needs 4 parts (U, u, V, v); got {len(inverse_mass_matrix)}"
+            )
         self._parameters = dict(
             target=target,
             step_size=step_size,
-            num_leapfrog_steps=int(num_leapfrog_steps),
+            num_leapfrog_steps=num_leapfrog_steps,
             num_chains=num_chains,
+            inverse_mass_matrix=None if inverse_mass_matrix is None else tuple(inverse_mass_matrix),
             name=name or "fast_hmc",
         )
 
@@ -145,8 +119,12 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         return self._parameters["step_size"]
 
     @property
-    def num_leapfrog_steps(self) -> int:
+    def num_leapfrog_steps(self) -> int | jax.Array:
         return self._parameters["num_leapfrog_steps"]
+
+    @property
+    def inverse_mass_matrix(self) -> State | None:
+        return self._parameters["inverse_mass_matrix"]
 
     @property
     def name(self) -> str:
@@ -164,7 +142,8 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
     def bootstrap_results(self, init_state: Any) -> MetropolisHastingsKernelResults:
         parts = self._parts(init_state)
         value, grads = self.target.log_prob_and_grad(parts)
-        accepted = self._results(value, grads, self.step_size)
+        zeros = map_parts(lambda x, _: jnp.zeros_like(x), parts, parts)
+        accepted = self._results(value, grads, self.step_size, zeros)
         num_chains = parts[0].shape[0]
         return MetropolisHastingsKernelResults(
             accepted_results=accepted,
@@ -189,7 +168,14 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         momentum_seed, accept_seed = tfp.random.split_seed(seed, n=2)
         axis_name = self.target.axis_name
 
-        p0 = draw_momentum(momentum_seed, x0, self.target.user_mask, axis_name=axis_name)
+        inv_mass = self.inverse_mass_matrix
+        p0 = draw_momentum(
+            momentum_seed,
+            x0,
+            self.target.user_mask,
+            axis_name=axis_name,
+            inverse_mass_matrix=inv_mass,
+        )
         eps = _broadcast_step(prev.step_size, len(x0))
         x1, p1, value1, grads1 = self._leapfrog(x0, p0, prev.grads_target_log_prob, eps)
 
@@ -197,7 +183,8 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         energy_change = df_sub(
             df_sub(value1, value0),
             df_sub(
-                kinetic_energy(p1, axis_name=axis_name), kinetic_energy(p0, axis_name=axis_name)
+                kinetic_energy(p1, axis_name=axis_name, inverse_mass_matrix=inv_mass),
+                kinetic_energy(p0, axis_name=axis_name, inverse_mass_matrix=inv_mass),
             ),
         )
         log_accept_ratio = energy_change.value()
@@ -206,7 +193,7 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
             jnp.isnan(log_accept_ratio), -jnp.inf, log_accept_ratio
         )
 
-        proposed = self._results(value1, grads1, prev.step_size)
+        proposed = self._results(value1, grads1, prev.step_size, p1)
 
         def choose(new: jax.Array, old: jax.Array) -> jax.Array:
             return jnp.where(_per_chain(is_accepted, new), new, old)
@@ -214,11 +201,12 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         accepted = proposed._replace(
             target_log_prob=choose(proposed.target_log_prob, prev.target_log_prob),
             target_log_prob_lo=choose(proposed.target_log_prob_lo, prev.target_log_prob_lo),
-            grads_target_log_prob=_map_parts(
+            grads_target_log_prob=map_parts(
                 choose, proposed.grads_target_log_prob, prev.grads_target_log_prob
             ),
+            final_momentum=map_parts(choose, proposed.final_momentum, prev.final_momentum),
         )
-        next_parts = _map_parts(choose, x1, x0)
+        next_parts = map_parts(choose, x1, x0)
         next_state = jax.tree_util.tree_unflatten(treedef, next_parts)
         return next_state, MetropolisHastingsKernelResults(
             accepted_results=accepted,
@@ -246,23 +234,29 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
             )
         return tuple(parts)
 
-    def _results(self, value: DoubleFloat, grads: State, step_size: Any) -> FastHMCResults:
+    def _results(
+        self, value: DoubleFloat, grads: State, step_size: Any, momentum: State
+    ) -> FastHMCResults:
         return FastHMCResults(
             target_log_prob=value.hi,
             target_log_prob_lo=value.lo,
             grads_target_log_prob=grads,
             step_size=jax.tree_util.tree_map(lambda e: jnp.asarray(e, jnp.float32), step_size),
             num_leapfrog_steps=jnp.asarray(self.num_leapfrog_steps, jnp.int32),
+            final_momentum=momentum,
         )
 
     def _leapfrog(self, x: State, p: State, grads: State, eps: list[jax.Array]):
         """L leapfrog steps; L-1 gradient-only evaluations, the last fused with the value."""
+        # Drift by eps M^-1 p: the per-coordinate factors are computed once per trajectory.
+        inv_mass = self.inverse_mass_matrix
+        moves = eps if inv_mass is None else [e * im for e, im in zip(eps, inv_mass, strict=True)]
 
         def kick(p, g, scale):
             return tuple(pi + scale * e * gi for pi, gi, e in zip(p, g, eps, strict=True))
 
         def drift(x, p):
-            return tuple(xi + e * pi for xi, pi, e in zip(x, p, eps, strict=True))
+            return tuple(xi + e * pi for xi, pi, e in zip(x, p, moves, strict=True))
 
         p = kick(p, grads, 0.5)
 
@@ -289,6 +283,7 @@ def make_fast_kernel(
     num_chains: int,
     block_size: int = 256,
     reduction: str = "psum",
+    inverse_mass_matrix: Sequence[jax.Array] | None = None,
     name: str | None = None,
 ) -> FastHamiltonianMonteCarlo:
     """The fast kernel for this device's watch rows; call it inside ``shard_map``.
@@ -296,6 +291,7 @@ def make_fast_kernel(
     ``watch_block`` [n_local, M] bool/int8 and ``user_mask`` [n_local] (False for padded
     users) are this device's shards; the state passed to the kernel is
     (U [C, n_local, D], u [C, n_local], V [C, M, D], v [C, M]) with C = ``num_chains``.
+    ``inverse_mass_matrix``: see :class:`FastHamiltonianMonteCarlo`.
     """
     target = make_fast_target(
         watch_block,
@@ -310,5 +306,6 @@ def make_fast_kernel(
         step_size=step_size,
         num_leapfrog_steps=num_leapfrog_steps,
         num_chains=num_chains,
+        inverse_mass_matrix=inverse_mass_matrix,
         name=name,
     )

@@ -43,6 +43,14 @@ def ordered_sum(x: jax.Array, axis_name: Any) -> jax.Array:
     return g[0]
 
 
+def device_sum(x: jax.Array, axis_name: Any, kind: str) -> jax.Array:
+    """Sum of `x` over the named axis (`x` itself when `axis_name` is None): a `lax.psum`,
+    or `ordered_sum` when `kind` is "ordered"."""
+    if axis_name is None:
+        return x
+    return ordered_sum(x, axis_name) if kind == "ordered" else lax.psum(x, axis_name)
+
+
 class _OrderedLax:
     """`jax.lax` with `psum` replaced by `ordered_sum`."""
 

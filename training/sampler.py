@@ -10,7 +10,10 @@ the samples.
 Device layout of what crosses the map boundary:
 - chain state: U, u split along their user axis (axis 1, after chains); V, v replicated.
 - kernel results: stacked per device (leading axis = device), whatever their structure,
-  so checkpoints need no knowledge of which fields are sharded.
+  so checkpoints need no knowledge of which fields are sharded. They include the warmup
+  adaptation's state (`training.adaptation.AdaptiveHMC`, built by `training.kernels`), so
+  a resumed run continues its adaptation exactly; `Program.adapted` reads the adapted
+  step size, inverse mass matrix and trajectory length back out.
 """
 
 from __future__ import annotations
@@ -26,27 +29,28 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
-from tensorflow_probability.substrates import jax as tfp
 
 from training.config import ConfigError, TrainConfig
 from training.data import WatchData
-from training.fast_hmc import make_fast_kernel
+from training.kernels import build_kernel
 from training.mesh import padded_users
-from training.model import make_model, make_prior
+from training.model import make_prior
+from training.momentum import user_normals
 from training.multihost import LayoutError, global_array, local_rows
 from training.names import AXIS, STATE_NAMES
 from training.reductions import reductions
-
-tfd = tfp.distributions
-tfed = tfp.experimental.distribute
-tfem = tfp.experimental.mcmc
-tfm = tfp.mcmc
 
 Progress = Callable[[dict[str, Any]], None]
 
 STATE_SPECS = (P(None, AXIS), P(None, AXIS), P(), P())
 SAMPLE_SPECS = (P(None, None, AXIS), P(None, None, AXIS), P(), P())
-TRACE_NAMES = ("target_log_prob", "log_accept_ratio", "step_size", "log_likelihood")
+TRACE_NAMES = (
+    "target_log_prob",
+    "log_accept_ratio",
+    "step_size",
+    "log_likelihood",
+    "num_leapfrog_steps",
+)
 _STACKED = P(AXIS)
 
 
@@ -109,71 +113,24 @@ def prepare(data: WatchData, *, num_devices: int, rows: tuple[int, int] | None =
     )
 
 
-def momentum_distribution(
-    *, num_chains: int, local_users: int, num_movies: int, latent_dim: int
-) -> Any:
-    """Unit-normal momenta: Sharded (different per device) for U, u; replicated for V, v."""
+def initial_state(config: TrainConfig, key, user_mask, *, num_movies: int) -> tuple:
+    """A draw from the prior, N(0, prior_scale^2) for every part; call inside the device map.
 
-    def normal(shape, ndims):
-        return tfd.Independent(tfd.Normal(jnp.zeros(shape, jnp.float32), 1.0), ndims)
-
-    return tfed.JointDistributionSequential(
-        [
-            tfed.Sharded(normal([num_chains, local_users, latent_dim], 2), shard_axis_name=AXIS),
-            tfed.Sharded(normal([num_chains, local_users], 1), shard_axis_name=AXIS),
-            normal([num_chains, num_movies, latent_dim], 2),
-            normal([num_chains, num_movies], 1),
-        ]
-    )
-
-
-def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array) -> Any:
-    """The one place that picks the HMC flavour (`config.likelihood`); call inside the map.
-
-    "reference": TFP's PreconditionedHamiltonianMonteCarlo on the sharded model's log_prob.
-    "fast": `training.fast_hmc.make_fast_kernel` (a hand-written likelihood and gradient).
-    Both are wrapped in dual-averaging step-size adaptation over the configured share of
-    burn-in.
+    Each user's values come from the key folded with the global user index, so the initial
+    state does not depend on the device count; padded users start (and, with zero momentum
+    and gradient, stay) at zero.
     """
-    local_users, num_movies = watch.shape
-    if config.likelihood == "fast":
-        # Draws its own momenta: per device for U, u and shared for V, v.
-        inner = make_fast_kernel(
-            step_size=np.float32(config.step_size),
-            num_leapfrog_steps=config.num_leapfrog_steps,
-            watch_block=watch,
-            user_mask=user_mask,
-            prior_scale=config.prior_scale,
-            axis_name=AXIS,
-            num_chains=config.num_chains,
-            reduction=config.reduction,
-        )
-    elif config.likelihood == "reference":
-        model = make_model(
-            num_movies=num_movies,
-            latent_dim=config.latent_dim,
-            prior_scale=config.prior_scale,
-            user_mask=user_mask,
-        )
-        observed = watch.astype(jnp.float32)
-
-        def target_log_prob(*state):
-            return model.log_prob((*state, observed))
-
-        inner = tfem.PreconditionedHamiltonianMonteCarlo(
-            target_log_prob,
-            np.float32(config.step_size),
-            config.num_leapfrog_steps,
-            momentum_distribution=momentum_distribution(
-                num_chains=config.num_chains,
-                local_users=local_users,
-                num_movies=num_movies,
-                latent_dim=config.latent_dim,
-            ),
-        )
-    else:
-        raise ConfigError(f"unknown likelihood {config.likelihood!r}")
-    return tfm.DualAveragingStepSizeAdaptation(inner, config.num_adaptation_steps)
+    c, d, s = config.num_chains, config.latent_dim, config.prior_scale
+    keys = jax.random.split(key, 4)
+    n = user_mask.shape[0]
+    draw = functools.partial(user_normals, num_chains=c, local_users=n, axis_name=AXIS)
+    keep = user_mask.astype(jnp.float32)
+    return (
+        s * draw(keys[0], event_shape=(d,)) * keep[:, None],
+        s * draw(keys[1], event_shape=()) * keep,
+        s * jax.random.normal(keys[2], (c, num_movies, d)),
+        s * jax.random.normal(keys[3], (c, num_movies)),
+    )
 
 
 def _keys(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,18 +215,7 @@ class Program:
     def _init_per_device(self, watch, user_mask, key):
         config = self.config
         with jax.default_matmul_precision(config.matmul_precision):
-            prior = make_prior(
-                local_users=watch.shape[0],
-                num_movies=watch.shape[1],
-                latent_dim=config.latent_dim,
-                prior_scale=config.prior_scale,
-                user_mask=user_mask,
-            )
-            state = list(prior.sample(config.num_chains, seed=key))
-            # Padded users start (and, having zero gradient, stay close) at zero.
-            keep = user_mask.astype(jnp.float32)
-            state[0] = state[0] * keep[:, None]
-            state[1] = state[1] * keep
+            state = list(initial_state(config, key, user_mask, num_movies=watch.shape[1]))
             kernel = build_kernel(config, watch=watch, user_mask=user_mask)
             results = kernel.bootstrap_results(state)
         # Kernel results hold distributions whose shapes are validated on unflattening, so
@@ -290,8 +236,10 @@ class Program:
                 trace = {
                     "target_log_prob": tlp,
                     "log_accept_ratio": results.inner_results.log_accept_ratio,
-                    "step_size": jnp.asarray(results.new_step_size, jnp.float32),
+                    # The adapted step size (before jitter) of the next iteration.
+                    "step_size": results.step_size,
                     "log_likelihood": tlp - _log_prior(config, state, user_mask),
+                    "num_leapfrog_steps": results.num_leapfrog_steps,
                 }
                 return (state, results), (tuple(state), trace)
 
@@ -353,6 +301,39 @@ class Program:
         """Advance by `length` iterations: args = (state, results, watch, mask, key, start)."""
         self.compile(length, *args)
         return self._compiled[length](*args)
+
+    def _adapted_per_device(self, stacked):
+        results = self._unstack(stacked)
+        out: dict[str, Any] = {"step_size": results.step_size}
+        if results.inverse_mass_matrix is not None:
+            out["inverse_mass_matrix"] = tuple(results.inverse_mass_matrix)
+        if results.trajectory is not None:
+            done = results.iteration >= self.config.num_adaptation_steps
+            traj = results.trajectory
+            out["trajectory_length"] = jnp.where(
+                done, traj.averaged_trajectory_length, traj.trajectory_length
+            )
+        return out
+
+    def adapted(self, stacked) -> dict[str, Any]:
+        """The adaptation's current values as global arrays: ``step_size`` (before jitter),
+        ``inverse_mass_matrix`` (U [padded users, D], u, V [M, D], v; absent for the
+        identity metric) and ``trajectory_length`` (ChEES only)."""
+        specs: dict[str, Any] = {"step_size": P()}
+        if self.config.mass_matrix == "diagonal":
+            specs["inverse_mass_matrix"] = (P(AXIS), P(AXIS), P(), P())
+        if self.config.trajectory == "chees":
+            specs["trajectory_length"] = P()
+        fn = jax.jit(
+            jax.shard_map(
+                self._adapted_per_device,
+                mesh=self.mesh,
+                in_specs=(_STACKED,),
+                out_specs=specs,
+                check_vma=False,
+            )
+        )
+        return fn(stacked)
 
     def expected_results(self, watch, user_mask, key) -> list:
         """Shapes and dtypes of the stacked kernel results (traced, not run)."""
@@ -440,7 +421,6 @@ __all__ = [
     "TRACE_NAMES",
     "Problem",
     "Segments",
-    "build_kernel",
-    "momentum_distribution",
+    "initial_state",
     "prepare",
 ]

@@ -44,14 +44,19 @@ from training.watchdog import Watchdog
 
 
 class TrainResult(NamedTuple):
-    """Samples in reference shapes (padding removed), traces, diagnostics."""
+    """Samples in reference shapes (padding removed), traces, diagnostics, and what the
+    warmup adapted: ``adaptation`` holds ``step_size`` (float, before jitter),
+    ``inverse_mass_matrix`` ({state name: float32 array shaped like one draw of it}, or
+    None for the identity metric) and ``trajectory_length`` (float, ChEES only, else None).
+    """
 
     config: TrainConfig
     data: WatchData
     fingerprint: str
     samples: dict[str, np.ndarray]  # user_embeddings [S, C, N, D], user_bias [S, C, N], ...
-    traces: dict[str, np.ndarray]  # [T, C] per chain, step_size [T]
+    traces: dict[str, np.ndarray]  # [T, C] per chain; step_size, num_leapfrog_steps [T]
     diagnostics: dict[str, Any]
+    adaptation: dict[str, Any] | None = None
 
 
 def _boundaries(config: TrainConfig, start: int) -> list[tuple[int, int]]:
@@ -80,6 +85,46 @@ def _gather_draws(draws, num_users: int, *, gather_bytes: int) -> dict[str, np.n
     host[0] = host[0][:, :, :num_users]
     host[1] = host[1][:, :, :num_users]
     return dict(zip(STATE_NAMES, host, strict=True))
+
+
+def _gather_adapted(segments: Segments, results, num_users: int) -> dict[str, Any] | None:
+    """The adapted step size, inverse mass matrix and trajectory length on process 0
+    (padding removed; None on the other processes)."""
+    adapted = segments.program.adapted(results)
+    step = gather_to_primary(adapted["step_size"], axis=0)
+    gathered = [gather_to_primary(x, axis=0) for x in adapted.get("inverse_mass_matrix", ())]
+    length = adapted.get("trajectory_length")
+    length = None if length is None else gather_to_primary(length, axis=0)
+    parts = [p for p in gathered if p is not None]
+    if step is None or len(parts) != len(gathered):
+        return None
+    inverse_mass = None
+    if parts:
+        parts[0], parts[1] = parts[0][:num_users], parts[1][:num_users]
+        inverse_mass = dict(zip(STATE_NAMES, parts, strict=True))
+    return {
+        "step_size": float(step),
+        "inverse_mass_matrix": inverse_mass,
+        "trajectory_length": None if length is None else float(length),
+    }
+
+
+def adaptation_diagnostics(
+    adaptation: dict[str, Any], traces: dict[str, np.ndarray], config: TrainConfig
+) -> dict[str, Any]:
+    """JSON-ready summary of the warmup's outcome: settings, final step size, trajectory
+    length and the leapfrog steps (gradient evaluations) run. The inverse mass matrix is
+    summarized under the diagnostics' `mass_matrix`."""
+    steps = np.asarray(traces["num_leapfrog_steps"], np.int64)
+    sampling = steps[config.num_burnin_steps :]
+    return {
+        "mass_matrix": config.mass_matrix,
+        "trajectory": config.trajectory,
+        "step_size": adaptation["step_size"],
+        "trajectory_length": adaptation["trajectory_length"],
+        "leapfrog_steps_total": int(steps.sum()),
+        "leapfrog_steps_per_draw": float(sampling.mean()) if sampling.size else None,
+    }
 
 
 def _restore(directory: Path | None, *, fingerprint: str, resume: bool) -> ckpt.Checkpoint | None:
@@ -268,7 +313,7 @@ def train(
             phase=phase,
             iteration=done,
             total=total,
-            leapfrog_per_s=length * config.num_leapfrog_steps / elapsed,
+            leapfrog_per_s=float(np.sum(seg_traces["num_leapfrog_steps"])) / elapsed,
             acceptance=float(np.mean(accept)),
             step_size=float(seg_traces["step_size"][-1]),
             eta_s=per_iteration * (total - done),
@@ -276,7 +321,8 @@ def train(
         if on_boundary is not None:
             on_boundary(done)
 
-    if not primary:
+    adapted = _gather_adapted(segments, results, problem.num_users)
+    if not primary or adapted is None:
         return None
     samples = {
         name: np.concatenate([seg[name] for seg in kept]).astype(np.float32, copy=False)
@@ -292,7 +338,9 @@ def train(
         run_iterations=run_iterations,
         compile_seconds=compile_seconds,
         wall_seconds=time.perf_counter() - t_start,
+        inverse_mass_matrix=adapted["inverse_mass_matrix"],
     )
+    diagnostics["adaptation"] = adaptation_diagnostics(adapted, all_traces, config)
     diagnostics["memory"] = {
         "users": plan.users,
         "movies": plan.movies,
@@ -308,4 +356,5 @@ def train(
         samples=samples,
         traces=all_traces,
         diagnostics=diagnostics,
+        adaptation=adapted,
     )

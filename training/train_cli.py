@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from training.adaptation_cli import ADAPTATION_OVERRIDES, add_adaptation_arguments
 from training.checkpoint import CheckpointError
 from training.config import (
     LIKELIHOODS,
@@ -55,6 +56,7 @@ _OVERRIDES = {
     "matmul_precision": "matmul_precision",
     "likelihood": "likelihood",
     "reduction": "reduction",
+    **ADAPTATION_OVERRIDES,
 }
 
 
@@ -137,6 +139,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="cross-device sums: psum (fastest) or ordered (samples bit-identical however "
         "the devices are split over processes)",
     )
+    add_adaptation_arguments(p)
     p.add_argument(
         "--progress-jsonl",
         default=os.environ.get("SHARDLENS_PROGRESS_JSONL"),
