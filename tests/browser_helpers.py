@@ -65,9 +65,8 @@ def screenshot(request, page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"screenshot: {path}")
+    with request.getfixturevalue("capsys").disabled():  # shown even under output capture
+        print(f"\nscreenshot: {path}")
     return path
 
 

@@ -294,7 +294,7 @@ def test_new_visitor_panel(unchecked, browser, request):
     offline.context.close()
 
 
-def test_banner_for_an_unconverged_version_only(tmp_path, browser):
+def test_banner_for_an_unconverged_version_only(tmp_path, browser, request):
     data = tiny_data(num_users=25, num_movies=20)
     store = tmp_path / "store"
     converged = publish_checked(store, data, converged=True, seed=1)
@@ -339,5 +339,6 @@ def test_banner_for_an_unconverged_version_only(tmp_path, browser):
         page.press("#user-id", "Enter")
         page.wait_for_selector("#picks-chart rect.bar")
         assert page.is_visible("#convergence-warning")  # the answer carried it too
+        screenshot(request, page, "page-unconverged")
         assert offline.left_host == []
         offline.context.close()

@@ -437,6 +437,7 @@ function showModel(m) {
 async function start() {
   $("user-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    clearTimeout(searchTimer);  // a pending prefix search would list matches again
     $("user-matches").replaceChildren();
     showUser($("user-id").value.trim());
   });
