@@ -76,20 +76,24 @@ def forest(page, chart: str = "#picks-chart") -> list[dict]:
     )
 
 
+def interval(item: dict) -> tuple[float, float]:
+    """An item's 90% interval: `interval {low, high}` (API 0.3) or `probability_low/high`."""
+    if "interval" in item:
+        return item["interval"]["low"], item["interval"]["high"]
+    return item["probability_low"], item["probability_high"]
+
+
 def assert_matches_api(page, api: dict) -> None:
     recs = api["recommendations"]
     assert bars(page) == [(r["title"], r["count"]) for r in recs]
     drawn = forest(page)
     assert [d["label"] for d in drawn] == [r["title"] for r in recs]
     for d, r in zip(drawn, recs, strict=True):
-        assert (d["mean"], d["low"], d["high"]) == (
-            r["probability"],
-            r["probability_low"],
-            r["probability_high"],
-        )
+        low, high = interval(r)
+        assert (d["mean"], d["low"], d["high"]) == (r["probability"], low, high)
         assert d["drawn_mean"] == pytest.approx(r["probability"], abs=2e-3)
-        assert d["drawn_low"] == pytest.approx(r["probability_low"], abs=2e-3)
-        assert d["drawn_high"] == pytest.approx(r["probability_high"], abs=2e-3)
+        assert d["drawn_low"] == pytest.approx(low, abs=2e-3)
+        assert d["drawn_high"] == pytest.approx(high, abs=2e-3)
 
 
 def clipped_labels(page) -> list[str]:

@@ -37,6 +37,10 @@ async function getJSON(url, init = {}) {
   return body;
 }
 
+// The 90% interval of an item: `interval {low, high}` (API 0.3) or `probability_low/high`.
+const lowOf = (r) => (r.interval ? r.interval.low : r.probability_low);
+const highOf = (r) => (r.interval ? r.interval.high : r.probability_high);
+
 function svgEl(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
@@ -120,17 +124,17 @@ function picksChart(svg, recs, numSamples) {
     }, String(r.count)));
     const ci = svgEl("g", {
       class: "interval", "data-label": r.title, "data-mean": r.probability,
-      "data-low": r.probability_low, "data-high": r.probability_high,
+      "data-low": lowOf(r), "data-high": highOf(r),
     });
-    ci.appendChild(svgEl("title", {}, `${r.title}: P(watch) ${fixed(r.probability, 3)}, 90% interval ${fixed(r.probability_low, 3)} to ${fixed(r.probability_high, 3)}`));
-    ci.appendChild(svgEl("line", { class: "ci", x1: px(r.probability_low), x2: px(r.probability_high), y1: midY, y2: midY }));
+    ci.appendChild(svgEl("title", {}, `${r.title}: P(watch) ${fixed(r.probability, 3)}, 90% interval ${fixed(lowOf(r), 3)} to ${fixed(highOf(r), 3)}`));
+    ci.appendChild(svgEl("line", { class: "ci", x1: px(lowOf(r)), x2: px(highOf(r)), y1: midY, y2: midY }));
     ci.appendChild(svgEl("circle", { class: "mean", cx: px(r.probability), cy: midY, r: 4.5 }));
     svg.appendChild(ci);
   });
   const desc = svg.getAttribute("aria-labelledby");
   if (desc) {
     $(desc).textContent = recs.length
-      ? `Top ${recs.length} movies. ` + recs.map((r, i) => `${i + 1}. ${r.title}: picked by ${r.count} of ${numSamples} samples; watch probability ${fixed(r.probability, 2)} (90% interval ${fixed(r.probability_low, 2)} to ${fixed(r.probability_high, 2)})`).join("; ")
+      ? `Top ${recs.length} movies. ` + recs.map((r, i) => `${i + 1}. ${r.title}: picked by ${r.count} of ${numSamples} samples; watch probability ${fixed(r.probability, 2)} (90% interval ${fixed(lowOf(r), 2)} to ${fixed(highOf(r), 2)})`).join("; ")
       : "No movie was picked.";
   }
 }
@@ -175,7 +179,7 @@ function showUncertainty(box, u, scale) {
   const max = scale.max_bits;
   const line = htmlEl("p", { class: "entropy-line" });
   line.textContent = entropy === null || entropy === undefined
-    ? "Entropy of the picks: not reported."
+    ? `Entropy of the picks: none (${u.note || "no sample had a candidate movie"}).`
     : `Entropy of the picks: ${fixed(entropy)} bits of at most ${fixed(max)} bits (log2 of min(${scale.num_samples} samples, ${scale.candidates} unwatched movies)).`;
   box.appendChild(line);
   if (entropy !== null && entropy !== undefined) {
@@ -202,7 +206,7 @@ function picksTable(body, recs) {
   body.replaceChildren();
   for (const m of recs) {
     const row = document.createElement("tr");
-    const interval = `${fixed(m.probability, 3)} [${fixed(m.probability_low, 3)}, ${fixed(m.probability_high, 3)}]`;
+    const interval = `${fixed(m.probability, 3)} [${fixed(lowOf(m), 3)}, ${fixed(highOf(m), 3)}]`;
     for (const cell of [m.title, m.genres.join(", "), m.count, pct(m.share), interval]) row.appendChild(htmlEl("td", {}, String(cell)));
     body.appendChild(row);
   }
@@ -242,7 +246,9 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 let userRequest = 0;  // answers to an older request than the newest are dropped
 
 // The order the API answered in, said plainly: a server without `rank` ranks by pick count.
-function rankNote(rank, recs) {
+function rankNote(rank, r) {
+  const recs = r.recommendations;
+  if (r.rank) return r.rank === "probability" ? "ranked by watch probability" : "ranked by pick count";
   if (rank !== "probability") return "ranked by pick count";
   const sorted = recs.every((r, i) => i === 0 || recs[i - 1].probability >= r.probability);
   return sorted ? "ranked by watch probability" : "ranked by pick count (this server does not rank by probability yet)";
@@ -266,7 +272,7 @@ async function showUser(userId) {
     showConvergence(r.convergence);
     $("result").hidden = false;
     $("result-title").textContent = `User ${r.user_id}`;
-    $("result-line").textContent = `Watched ${plural(r.watched_count, "movie")}; ${r.num_samples} posterior samples; model ${r.model_version}; ${rankNote(rank, r.recommendations)}.`;
+    $("result-line").textContent = `Watched ${plural(r.watched_count, "movie")}; ${r.num_samples} posterior samples; model ${r.model_version}; ${rankNote(rank, r)}.`;
     renderUser();
   } catch (error) {
     if (request !== userRequest) return;
