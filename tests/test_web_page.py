@@ -212,12 +212,14 @@ def test_user_flow_desktop(unchecked, browser, request):
     lightest = httpx.get(f"{server.base_url}/users", params={"sort": "least_watched"}).json()
     page.click("#lightest")
     page.wait_for_function(f"location.search === '?user={lightest['users'][0]['user_id']}'")
-    page.click("#random")
+    with page.expect_response(lambda r: "/explore/random-user" in r.url) as drawn:
+        page.click("#random")
+    picked = drawn.value.json()["user_id"]
+    assert picked in ids
+    page.wait_for_function(f"location.search === '?user={picked}'")
     page.wait_for_function(
-        f"location.search !== '?user={lightest['users'][0]['user_id']}'"
-        " || document.querySelector('#result-title').textContent !== ''"
+        f"document.querySelector('#result-title').textContent === 'User {picked}'"
     )
-    assert page.input_value("#user-id") in ids
 
     # A user who does not exist gets the API's message, not a broken page.
     page.fill("#user-id", "987654321")
