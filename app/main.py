@@ -12,13 +12,15 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import errors
+from app.docs_offline import install_redoc
 from app.jobs.service import start_jobs, stop_jobs
 from app.middleware import BodySizeLimit
 from app.model_state import ModelHolder
 from app.params import single_valued_query
-from app.routes import catalog, jobs, model, recommend
+from app.routes import catalog, explore, jobs, model, recommend
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("shardlens.serve")
@@ -61,20 +63,25 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             await asyncio.to_thread(stop_jobs, app)
             await asyncio.to_thread(active.stop)
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from fastapi-offline's bundled assets, not a CDN (docs/API-DOCS.md).
+    app = FastAPIOffline(
+        redoc_url=None,  # install_redoc below: the same assets under a no-CDN policy
         title="shardlens",
         summary="Movie recommendations from a Bayesian matrix factorization posterior",
         description=DESCRIPTION,
         version=API_VERSION,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
     app.state.settings = settings
+    install_redoc(app)
     errors.install(app)
     app.include_router(recommend.router)
     app.include_router(catalog.router)
     app.include_router(model.router)
     app.include_router(jobs.router)
+    app.include_router(explore.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

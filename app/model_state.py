@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from app.explore.index import ExploreIndex, build_explore_index  # explore hook (issue 15)
 from app.picks_cache import cache_key, cached_array, prune
 from app.recommend import (
     Catalog,
@@ -71,6 +72,7 @@ class Served:
     load_seconds: float
     convergence: Convergence  # as recorded in the manifest
     selection: Selection | None = None  # how the serve policy picked it (set at the swap)
+    explore: ExploreIndex | None = None  # explore hook (issue 15): search + entropy table
 
     @property
     def name(self) -> str:
@@ -228,6 +230,8 @@ class ModelHolder:
             loaded_at=datetime.now(UTC),
             load_seconds=time.perf_counter() - started,
             convergence=read_convergence(version.manifest),
+            # explore hook (issue 15): id/title search tables and every user's entropy
+            explore=build_explore_index(version.user_ids, version.titles, picks),
         )
 
     def refresh(self, *, force: bool = False) -> ReloadOutcome:

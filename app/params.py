@@ -68,10 +68,21 @@ def _is_sequence(annotation: Any) -> bool:
 
 async def single_valued_query(request: Request) -> None:
     """422 when a query parameter the route takes once is given several times (`?k=1&k=2`),
-    instead of silently using one of the values."""
+    instead of silently using one of the values, and when one has no name (`?=1`)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
+    if "" in request.query_params:  # `?=214`: a value without a parameter name
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unnamed_parameter",
+                    "loc": ("query", ""),
+                    "msg": "a query parameter has no name; write name=value",
+                    "input": request.query_params.getlist(""),
+                }
+            ]
+        )
     for field in route.dependant.query_params:
         values = request.query_params.getlist(field.alias)
         if len(values) > 1 and not _is_sequence(field.field_info.annotation):

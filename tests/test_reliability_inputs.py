@@ -64,6 +64,8 @@ BAD_GETS = [
     ("/recommend/1?k=", 422, ["query.k", "valid integer", "''"]),
     ("/recommend/1?k=1&k=2", 422, ["query.k", "given 2 times; give it once"]),
     ("/recommend/1?k=3&k=3&k=3", 422, ["query.k", "given 3 times"]),
+    ("/jobs?=214", 422, ["a query parameter has no name; write name=value"]),
+    ("/explore/users?prefix=1&=2", 422, ["has no name"]),
     # genres: unknown, wrong case, empty
     ("/recommend/1?genre=Nope", 422, ["query.genre", "'Drama'", "'Nope'"]),
     ("/recommend/1?genre=drama", 422, ["query.genre", "'Drama'", "'drama'"]),
