@@ -45,6 +45,16 @@ async def require_served(
     return served
 
 
+def lookup_user(served: Served, user_id: str) -> int:
+    """The user's index in the served version; 404 (saying where to look) when unknown."""
+    index = served.version.user_index(user_id)
+    if index is None:
+        raise HTTPException(
+            404, f"user {user_id} is not in posterior version {served.name}; see GET /users"
+        )
+    return int(index)
+
+
 _bearer = HTTPBearer(auto_error=False, description="SHARDLENS_API_TOKEN")
 
 
