@@ -56,10 +56,23 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
+def _leaf_routes(route: Any) -> list[Any]:
+    """The routes an included router holds (FastAPI keeps them behind `original_router`)."""
+    inner = getattr(route, "original_router", None)
+    if inner is None:
+        return [route]
+    return [leaf for child in inner.routes for leaf in _leaf_routes(child)]
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. (Starlette's own `Allow` names only the
-    first route that matched the path, e.g. POST but not GET for /jobs.)"""
+    first route that matched the path, e.g. POST but not GET for /jobs.) A path that is a
+    route of its own (`/recommend/batch`) lists that route's methods only, as the schema
+    does, though a templated route (`/recommend/{user_id}`) also matches it."""
     routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    leaves = [leaf for route in routes for leaf in _leaf_routes(route)]
+    literal = [r for r in leaves if getattr(r, "path", None) == request.url.path]
+    routes = literal or routes
     return [
         method
         for method in _METHODS

@@ -81,13 +81,14 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
         excluded_handlers=["/metrics"],
         registry=registry,
     )
-    instrumentator.add(metrics.requests())
+    instrumentator.add(metrics.requests(registry=registry))
     instrumentator.add(
         metrics.latency(
             should_include_handler=True,
             should_include_method=True,
             should_include_status=True,
             buckets=_LATENCY_BUCKETS,
+            registry=registry,
         )
     )
     instrumentator.instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)

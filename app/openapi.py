@@ -22,8 +22,8 @@ _422_EXAMPLE = {
 def complete_schema(
     schema: dict[str, Any], *, max_body_bytes: int, batch_max_users: int
 ) -> dict[str, Any]:
-    """The schema with: every operation that takes a body declaring 413 (and the body limit
-    in its description); the batch size limit as the schema's `maxItems`; an example for
+    """The schema with: every operation that takes a body declaring 400 and 413 (and the body
+    limit in its description); the batch size limit as the schema's `maxItems`; an example for
     every error response that has none."""
     schema = copy.deepcopy(schema)
     for methods in schema.get("paths", {}).values():
@@ -33,6 +33,17 @@ def complete_schema(
             if body is not None:
                 body["description"] = (
                     f"JSON, at most {max_body_bytes} bytes (SHARDLENS_MAX_BODY_BYTES; 413 beyond)"
+                )
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": "The body cannot be parsed: not UTF-8 JSON.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorBody"}
+                            }
+                        },
+                    },
                 )
                 responses.setdefault(
                     "413",

@@ -89,7 +89,7 @@ async function recommend(userId) {
     barChart($("genres-chart"), r.genres, { cssClass: "genre", label: (d) => d.genre });
     const u = r.uncertainty;
     stats($("uncertainty"), [
-      ["entropy of picks", `${u.entropy_bits.toFixed(2)} bits`],
+      ["entropy of picks", u.entropy_bits === null ? (u.note || "no picks") : `${u.entropy_bits.toFixed(2)} bits`],
       ["distinct movies picked", String(u.distinct_movies)],
       ["most common pick's share", pct(u.top_share)],
     ]);
@@ -97,7 +97,7 @@ async function recommend(userId) {
     body.replaceChildren();
     for (const m of r.recommendations) {
       const row = document.createElement("tr");
-      const interval = `${m.probability.toFixed(3)} [${m.probability_low.toFixed(3)}, ${m.probability_high.toFixed(3)}]`;
+      const interval = `${m.probability.toFixed(3)} [${m.interval.low.toFixed(3)}, ${m.interval.high.toFixed(3)}]`;
       for (const cell of [m.title, m.genres.join(", "), m.count, pct(m.share), interval]) {
         const td = document.createElement("td");
         td.textContent = String(cell);
