@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.model_state import ModelHolder, Served
+from app.serving.model_state import ModelHolder, Served
 from app.settings import Settings
 
 

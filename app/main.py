@@ -20,10 +20,10 @@ from app import errors
 from app.jobs.service import start_jobs, stop_jobs
 from app.metrics import install_metrics
 from app.middleware import BodySizeLimit, HeadAsGet
-from app.model_state import ModelHolder
 from app.openapi import complete_schema
 from app.params import single_valued_query, unique_json_keys
 from app.routes import catalog, jobs, model, recommend
+from app.serving.model_state import ModelHolder
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("shardlens.serve")

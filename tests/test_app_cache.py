@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import model_state
-from app.model_state import ModelHolder
+from app.serving import model_state
+from app.serving.model_state import ModelHolder
 from storage.posterior import gc
 from tests.app_helpers import publish, tiny_data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.recommend import (
+from app.serving.recommend import (
     NO_PICK,
     build_catalog,
     candidate_mask,

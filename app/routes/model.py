@@ -12,8 +12,6 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import AdminDep, HolderDep, ServedDep, SettingsDep, no_model_message
 from app.errors import error_responses, not_modified_response
 from app.http_cache import cache_control, etag_for, fresh, not_modified
-from app.model_state import ModelHolder, Served
-from app.queries import convergence_note
 from app.schemas import (
     ConvergenceReport,
     HealthResponse,
@@ -22,6 +20,8 @@ from app.schemas import (
     ReadyResponse,
     ReloadResponse,
 )
+from app.serving.model_state import ModelHolder, Served
+from app.serving.queries import convergence_note
 from app.settings import Settings
 
 router = APIRouter()

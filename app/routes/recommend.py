@@ -11,10 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import ServedDep, SettingsDep, lookup_user
 from app.errors import error_responses, not_modified_response
 from app.http_cache import cache_control, etag_for, fresh, not_modified
-from app.model_state import Served
 from app.params import UserId
-from app.queries import Query as ScoreQuery
-from app.queries import fold_in_user, known_user
 from app.schemas import (
     MAX_K,
     BatchItem,
@@ -24,6 +21,9 @@ from app.schemas import (
     Genre,
     RecommendResponse,
 )
+from app.serving.model_state import Served
+from app.serving.queries import Query as ScoreQuery
+from app.serving.queries import fold_in_user, known_user
 
 router = APIRouter(tags=["recommendations"])
 

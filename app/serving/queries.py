@@ -12,14 +12,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from app.model_state import Served
-from app.recommend import (
-    RecommendationResult,
-    candidate_mask,
-    picks_for_user,
-    recommend,
-    user_logits,
-)
 from app.schemas import (
     ConvergenceNote,
     FoldInNote,
@@ -28,6 +20,14 @@ from app.schemas import (
     MovieRecommendation,
     RecommendResponse,
     Uncertainty,
+)
+from app.serving.model_state import Served
+from app.serving.recommend import (
+    RecommendationResult,
+    candidate_mask,
+    picks_for_user,
+    recommend,
+    user_logits,
 )
 from common.foldin import METHOD, laplace_fold_in, prior_predictive
 from common.picks import Rank, sigmoid, top_unwatched

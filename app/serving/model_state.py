@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from app.picks_cache import cache_key, cached_array, prune
-from app.recommend import (
+from app.serving.picks_cache import cache_key, cached_array, prune
+from app.serving.recommend import (
     Catalog,
     UserScores,
     build_catalog,
