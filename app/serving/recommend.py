@@ -149,7 +149,7 @@ def precompute_user_scores(
         mask_idx = np.concatenate(flat) if flat else np.empty(0, np.intp)
         scores = np.empty((n, num_movies), dtype=np.float32)
         half = np.empty_like(scores)
-        tanh_sum = np.zeros((n, num_movies), dtype=np.float64)
+        tanh_sum = np.zeros((n, num_movies), dtype=np.float32)
         scores_flat = scores.reshape(-1)
         v_aug = np.empty((num_movies, dim + 1), dtype=np.float32)
         for k in range(num_samples):
