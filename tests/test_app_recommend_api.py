@@ -269,3 +269,24 @@ def test_log_lines_carry_the_request_id(tmp_path):
     assert lines and all("[request feedc0defeedc0defeedc0defeedc0de]" in line for line in lines)
     config = log_config("info")
     assert all("request_id" in h["filters"] for h in config["handlers"].values())
+
+
+def test_openapi_declares_every_status_with_an_example_and_readable_ids(client):
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["version"] == "0.3.0"
+    operation_ids = []
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            operation_ids.append(operation["operationId"])
+            for code, response in operation["responses"].items():
+                if int(code) >= 400:
+                    content = response["content"]["application/json"]
+                    assert "example" in content or "examples" in content, (method, path, code)
+            if "requestBody" in operation:
+                assert {"400", "413"} <= set(operation["responses"]), (method, path)
+    assert "recommend_for_user" in operation_ids and "recommend_by_fold_in" in operation_ids
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", op) for op in operation_ids), operation_ids
+    assert len(set(operation_ids)) == len(operation_ids)
+    version = re.compile(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{4}")
+    text = str(spec)
+    assert version.search(text) and "20261127T0740-" not in text  # the real id format
