@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per scenario")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--cache", type=Path, help="keep the precomputed arrays here (reused)")
     parser.add_argument(
         "--python-client", action="store_true", help="also run the httpx-driven measurements"
     )
@@ -234,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     del served
 
     cache = tempfile.TemporaryDirectory(prefix="shardlens-bench-cache-")
-    server, base, ready_s = start_server(args.store, Path(cache.name))
+    cache_dir = args.cache or Path(cache.name)
+    server, base, ready_s = start_server(args.store, cache_dir)
     try:
         model = httpx.get(f"{base}/model").json()
         print(
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = rng.choice(seen, 20, replace=False)
                 body = json.dumps({"watched": [str(movie_ids[j]) for j in chosen], "k": 10})
                 fold_ins.append(WrkRequest("POST", "/recommend", body))
-        measure_wrk("POST /recommend fold-in, 20 watched", pid, base, fold_ins[:200], 4, secs)
+        measure_wrk("POST /recommend fold-in, 20 watched", pid, base, fold_ins[:200], 2, secs)
         batches = [
             WrkRequest(
                 "POST",
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         stop_server(server)
-    server, base, ready_s = start_server(args.store, Path(cache.name))
+    server, base, ready_s = start_server(args.store, cache_dir)
     try:
         model = httpx.get(f"{base}/model").json()
         print(

@@ -104,7 +104,7 @@ def run_wrk(
         Path(script.name).unlink(missing_ok=True)
     latency = {
         m.group(1): _ms(m.group(2))
-        for m in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)$", out, flags=re.M)
+        for m in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, flags=re.M)
     }
     latency = {f"{k}%": v for k, v in latency.items()}
     done = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)

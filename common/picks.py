@@ -137,17 +137,26 @@ def rank_movies(
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     index = np.flatnonzero(candidates)
-    prob = np.asarray(mean_probability)[index]
-    keys: tuple[np.ndarray, ...] = (index, -prob)
-    if rank == "picks":
-        keys = (*keys, -np.asarray(counts)[index])
-    if k < index.size:  # only the k best need sorting: a partial selection first
-        primary = keys[-1]
-        cut = np.partition(primary, k - 1)[k - 1] if k > 0 else None
-        if cut is not None:
-            keep = primary <= cut
-            index, keys = index[keep], tuple(key[keep] for key in keys)
-        else:
-            return np.empty(0, dtype=np.int64)
-    order = np.lexsort(keys)
-    return index[order][:k].astype(np.int64)
+    prob = np.asarray(mean_probability)
+    if rank == "probability":
+        return _top_by_probability(index, prob, k)
+    picked = index[np.asarray(counts)[index] > 0]  # few: sort them all
+    order = picked[np.lexsort((picked, -prob[picked], -np.asarray(counts)[picked]))][:k]
+    if order.size == k:
+        return order.astype(np.int64)
+    unpicked = index[np.asarray(counts)[index] == 0]
+    return np.concatenate([order, _top_by_probability(unpicked, prob, k - order.size)]).astype(
+        np.int64
+    )
+
+
+def _top_by_probability(index: np.ndarray, prob: np.ndarray, k: int) -> np.ndarray:
+    """The first `k` of `index` by descending `prob[index]`, ties by index."""
+    if k <= 0 or index.size == 0:
+        return np.empty(0, dtype=np.int64)
+    values = -prob[index]
+    if k < index.size:  # a partial selection first; keep every tie of the k-th value
+        cut = np.partition(values, k - 1)[k - 1]
+        keep = values <= cut
+        index, values = index[keep], values[keep]
+    return index[np.lexsort((index, values))][:k].astype(np.int64)
