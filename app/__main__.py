@@ -88,10 +88,22 @@ def queue_first_training(store: Path, settings: Settings) -> str:
 
 def log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging config plus the app's `shardlens.*` loggers at `level`, so version
-    loads, swaps and refused versions reach the server log with uvicorn's format."""
+    loads, swaps and refused versions reach the server log with uvicorn's format; every line
+    ends with the request id of the request it was logged for (`-` outside requests)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    # Every line logged while a request is handled names its request id (X-Request-ID).
+    config.setdefault("filters", {})["request_id"] = {
+        "()": "asgi_correlation_id.CorrelationIdFilter",
+        "uuid_length": 32,
+        "default_value": "-",
+    }
+    for name, formatter in config["formatters"].items():
+        formatter["fmt"] = formatter["fmt"] + " [request %(correlation_id)s]"
+        config["formatters"][name] = formatter
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("request_id")
     config["loggers"]["shardlens"] = {
         "handlers": ["default"],
         "level": level.upper(),

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.model_state import ModelHolder, Served
+from app.serving.model_state import ModelHolder, Served
 from app.settings import Settings
 from storage.jobs import Job, JobError, JobStore
 
@@ -74,6 +74,16 @@ async def require_served(
             status.HTTP_503_SERVICE_UNAVAILABLE, no_model_message(settings, job_store_of(request))
         )
     return served
+
+
+def lookup_user(served: Served, user_id: str) -> int:
+    """The user's index in the served version; 404 (saying where to look) when unknown."""
+    index = served.version.user_index(user_id)
+    if index is None:
+        raise HTTPException(
+            404, f"user {user_id} is not in posterior version {served.name}; see GET /users"
+        )
+    return int(index)
 
 
 _bearer = HTTPBearer(auto_error=False, description="SHARDLENS_API_TOKEN")

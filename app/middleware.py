@@ -1,4 +1,4 @@
-"""ASGI middleware: a request body size limit."""
+"""ASGI middleware: a request body size limit, and HEAD answered as GET without a body."""
 
 from __future__ import annotations
 
@@ -63,3 +63,24 @@ class BodySizeLimit:
         except BodyTooLarge:
             if not started:
                 await too_large(scope, receive, send)
+
+
+class HeadAsGet:
+    """Answer HEAD on every GET route (RFC 9110 section 9.3.2): run the request as GET and
+    send its status and headers (Content-Length included) without the body. Uptime probes
+    and load balancers that check with HEAD then see what GET would answer."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def drop_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, drop_body)

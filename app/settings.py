@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65536, ge=0, description="request bodies above this get 413"
     )
+    batch_max_users: int = Field(
+        default=1000, ge=1, le=10000, description="most user ids in one POST /recommend/batch"
+    )
     log_level: LogLevel = Field(default="info", description="uvicorn log level (`--log-level`)")
     shutdown_grace_s: int = Field(
         default=30,

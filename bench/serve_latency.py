@@ -1,17 +1,24 @@
 """Serving latency over real HTTP: a full ml-1m-sized posterior behind one uvicorn worker.
 
 Creates (or reuses, with --store) a synthetic posterior with ml-1m's shapes (6040 users,
-3706 movies, D = 20, 500 draws x 2 chains), starts `python -m app` on 127.0.0.1, warms up,
-then drives GET /recommend with httpx and prints latency percentiles, requests/s, the
-server's resident memory and the version load time.
+3706 movies, D = 20, 500 draws x 2 chains = 1,000 samples; synthetic samples scattered
+around a synthetic truth, not a fitted posterior), starts `python -m app` on 127.0.0.1,
+warms up, then drives it with `wrk` (apt-get install wrk; users rotated over all of them):
+GET /recommend in both rank modes, with `genre=Comedy`, POST /recommend (fold-in of 20
+watched movies) and POST /recommend/batch of 100 ids. Prints p50/p99 latency, requests/s,
+the server's CPU per request, its resident memory (after the precomputation and after the
+run) and the load time, with `uptime` before and after (the machine's load).
+`--python-client` adds the older httpx-driven figures (the client then competes with the
+server for the cores).
 
-    python bench/serve_latency.py [--store var/bench-store] [--requests 3000]
+    python bench/serve_latency.py [--store var/bench-store] [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import signal
@@ -28,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.wrk_load import WrkRequest, run_wrk, wrk_available  # noqa: E402
 from storage.posterior import latest_version, open_posterior, publish_posterior  # noqa: E402
 from training.data import SyntheticSpec, generate  # noqa: E402
 
@@ -171,6 +179,26 @@ def measure(name: str, pid: int, base: str, paths: list[str], concurrency: int) 
     )
 
 
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def measure_wrk(
+    name: str, pid: int, base: str, requests: list[WrkRequest], connections: int, seconds: float
+) -> None:
+    """Drive `requests` with wrk and print latency, throughput and server CPU per request."""
+    cpu_before = cpu_seconds(pid)
+    result = run_wrk(base, requests, connections=connections, seconds=seconds)
+    cpu_ms = (cpu_seconds(pid) - cpu_before) / max(result.requests, 1) * 1e3
+    lat = result.latency_ms
+    print(
+        f"{name:<44} c={connections:<3} n={result.requests:<6} p50={lat.get('50%', 0):7.2f} ms  "
+        f"p90={lat.get('90%', 0):7.2f} ms  p99={lat.get('99%', 0):7.2f} ms  "
+        f"{result.requests_per_s:7.1f} req/s  server CPU {cpu_ms:6.2f} ms/req  "
+        f"non-2xx={result.non_2xx}" + (f"  socket errors: {result.errors}" if result.errors else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, help="reuse/create the posterior here")
@@ -183,7 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--genre-requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--cache", type=Path, help="keep the precomputed arrays here (reused)")
+    parser.add_argument(
+        "--python-client", action="store_true", help="also run the httpx-driven measurements"
+    )
     args = parser.parse_args(argv)
+    if not wrk_available():
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    print(f"uptime before: {uptime()}")
 
     tmp = None
     if args.store is None:
@@ -192,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     version = ensure_posterior(args.store, args)
     served = open_posterior(args.store, verify=False)
     user_ids = served.user_ids
+    movie_ids = served.movie_ids
     genres = sorted({g for gs in served.genres for g in gs})
+    watched_lists = [served.watched(i) for i in range(min(served.num_users, 500))]
     del served
 
     cache = tempfile.TemporaryDirectory(prefix="shardlens-bench-cache-")
-    server, base, ready_s = start_server(args.store, Path(cache.name))
+    cache_dir = args.cache or Path(cache.name)
+    server, base, ready_s = start_server(args.store, cache_dir)
     try:
         model = httpx.get(f"{base}/model").json()
         print(
@@ -216,19 +256,44 @@ def main(argv: list[str] | None = None) -> int:
             return paths
 
         asyncio.run(drive(base, plain(300) + filtered(20), args.concurrency))  # warm-up
-        pid, c = server.pid, args.concurrency
-        measure("plain, concurrency 1", pid, base, plain(args.requests // 3), 1)
-        measure(f"plain, concurrency {c}", pid, base, plain(args.requests), c)
-        measure(f"genre-filtered, concurrency {c}", pid, base, filtered(args.genre_requests), c)
+        pid, c, secs = server.pid, args.connections, args.seconds
+        print(f"server memory after loading and warm-up: {memory(pid)}")
+        rotated = [str(u) for u in rng.permutation(user_ids)]
+        for rank in ("picks", "probability"):
+            gets = [WrkRequest("GET", f"/recommend/{u}?rank={rank}") for u in rotated]
+            measure_wrk(f"GET /recommend rank={rank}", pid, base, gets, c, secs)
+        comedy = [WrkRequest("GET", f"/recommend/{u}?genre=Comedy") for u in rotated]
+        measure_wrk("GET /recommend genre=Comedy", pid, base, comedy, c, secs)
+        fold_ins = []
+        for seen in watched_lists:
+            if seen.size >= 20:
+                chosen = rng.choice(seen, 20, replace=False)
+                body = json.dumps({"watched": [str(movie_ids[j]) for j in chosen], "k": 10})
+                fold_ins.append(WrkRequest("POST", "/recommend", body))
+        measure_wrk("POST /recommend fold-in, 20 watched", pid, base, fold_ins[:200], 2, secs)
+        batches = [
+            WrkRequest(
+                "POST",
+                "/recommend/batch",
+                json.dumps({"user_ids": rotated[i : i + 100], "k": 10}),
+            )
+            for i in range(0, min(len(rotated), 4000), 100)
+        ]
+        measure_wrk("POST /recommend/batch, 100 ids", pid, base, batches, 4, secs)
+        if args.python_client:
+            c = args.concurrency
+            measure("httpx: plain, concurrency 1", pid, base, plain(args.requests // 3), 1)
+            measure(f"httpx: plain, concurrency {c}", pid, base, plain(args.requests), c)
+            measure(f"httpx: genre, concurrency {c}", pid, base, filtered(args.genre_requests), c)
         print(f"server memory after the run: {memory(server.pid)}")
-        print(f"load average during the run: {os.getloadavg()}")
+        print(f"uptime after: {uptime()}")
         print(
-            f"machine: {cpu_model()}, {os.cpu_count()} cores (client and server share them), "
+            f"machine: {cpu_model()}, {os.cpu_count()} cores (wrk and the server share them), "
             f"python {platform.python_version()}"
         )
     finally:
         stop_server(server)
-    server, base, ready_s = start_server(args.store, Path(cache.name))
+    server, base, ready_s = start_server(args.store, cache_dir)
     try:
         model = httpx.get(f"{base}/model").json()
         print(

@@ -116,3 +116,17 @@ def app_settings(store: Path, **overrides) -> Settings:
     """Server settings for a test store, with the picks cache next to (not in) the store."""
     overrides.setdefault("cache_dir", store.parent / f"{store.name}-picks-cache")
     return Settings(store_dir=store, **overrides)
+
+
+def detail_text(body: dict) -> str:
+    """An error body's `detail` as one text: the message itself, or for a 422 (FastAPI's
+    list of problems) each problem's `loc: msg (got input)`."""
+    detail = body["detail"]
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(
+        ".".join(str(p) for p in e["loc"])
+        + f": {e['msg']}"
+        + (f" (got {e['input']!r})" if "input" in e else "")
+        for e in detail
+    )

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.app_helpers import app_settings, publish, reference_picks, tiny_data
+from tests.app_helpers import app_settings, detail_text, publish, reference_picks, tiny_data
 
 TOKEN = "s3cret-token"
 
@@ -41,13 +41,16 @@ def test_recommend_counts_match_the_reference(client, published):
         user_id = str(data.user_ids[user])
         body = client.get(f"/recommend/{user_id}", params={"k": 100}).json()
         expected = Counter(reference_picks(pub.samples, data, user))
-        got = {r["movie_id"]: r["count"] for r in body["recommendations"]}
+        got = {r["movie_id"]: r["count"] for r in body["recommendations"] if r["count"]}
         assert got == {str(data.movie_ids[j]): c for j, c in expected.items()}
         assert body["model_version"] == pub.version
         assert body["num_samples"] == 16
         assert body["watched_count"] == len(data.watched_by(user))
-        counts = [r["count"] for r in body["recommendations"]]
-        assert counts == sorted(counts, reverse=True)
+        # k is a count: every unwatched movie, the never-picked ones with count 0.
+        unwatched = data.num_movies - len(data.watched_by(user))
+        assert len(body["recommendations"]) == body["candidates"] == unwatched
+        keys = [(-r["count"], -r["probability"]) for r in body["recommendations"]]
+        assert keys == sorted(keys)
         assert sum(g["count"] for g in body["genres"]) == sum(expected.values())
         assert body["uncertainty"]["distinct_movies"] == len(expected)
         assert body["uncertainty"]["top_share"] == pytest.approx(max(expected.values()) / 16)
@@ -60,11 +63,18 @@ def test_recommend_shape_and_k(client, published):
     assert len(body["recommendations"]) == 1
     rec = body["recommendations"][0]
     assert set(rec) == {
-        "movie_id", "title", "genres", "count", "share",
-        "probability", "probability_low", "probability_high",
+        "movie_id", "title", "genres", "count", "share", "probability", "interval",
     }  # fmt: skip
     assert rec["share"] == pytest.approx(rec["count"] / 16)
-    assert 0 <= rec["probability_low"] <= rec["probability"] <= rec["probability_high"] <= 1
+    interval = rec["interval"]
+    assert interval["level"] == 0.9
+    assert 0 <= interval["low"] <= rec["probability"] <= interval["high"] <= 1
+    assert (body["user_id"], body["rank"], body["k"], body["fold_in"]) == (
+        user_id,
+        "picks",
+        1,
+        None,
+    )
     watched = set(pub.data.movie_ids[pub.data.watched_by(0)].astype(str).tolist())
     assert isinstance(rec["movie_id"], str) and rec["movie_id"] not in watched
 
@@ -81,9 +91,15 @@ def test_genre_filter(client, published):
         body = response.json()
         assert body["genre_filter"] == [genre]
         expected = Counter(reference_picks(pub.samples, data, user, eligible))
-        got = {r["movie_id"]: r["count"] for r in body["recommendations"]}
+        got = {r["movie_id"]: r["count"] for r in body["recommendations"] if r["count"]}
         assert got == {str(data.movie_ids[j]): c for j, c in expected.items()}
         assert all(genre in r["genres"] for r in body["recommendations"])
+        unwatched = eligible.copy()
+        unwatched[data.watched_by(user)] = False
+        assert len(body["recommendations"]) == unwatched.sum() == body["candidates"]
+        if not unwatched.any():
+            assert body["uncertainty"]["entropy_bits"] is None
+            assert "no candidate" in body["uncertainty"]["note"]
 
 
 def test_two_genres_widen_the_candidates(client, published):
@@ -99,7 +115,8 @@ def test_two_genres_widen_the_candidates(client, published):
     ("path", "needle"),
     [
         ("/recommend/1?k=0", "query.k"),
-        ("/recommend/1?k=101", "query.k"),
+        ("/recommend/1?k=100001", "query.k"),
+        ("/recommend/1?rank=best", "query.rank"),
         ("/recommend/1?k=ten", "query.k"),
         ("/recommend/1?genre=Polka", "Western"),  # the message lists the valid genres
         ("/recommend/%01", "path.user_id"),  # a control character is never an id
@@ -115,7 +132,7 @@ def test_invalid_parameters_get_422_saying_what(client, path, needle):
     response = client.get(path)
     assert response.status_code == 422
     body = response.json()
-    assert needle in body["detail"] and body["errors"]
+    assert needle in detail_text(body) and body["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize(
@@ -134,7 +151,7 @@ def test_invalid_parameters_get_422_saying_what(client, path, needle):
 def test_unknown_ids_get_404(client, path):
     response = client.get(path)
     assert response.status_code == 404
-    assert "is not in posterior version" in response.json()["detail"]
+    assert "is not in posterior version" in detail_text(response.json())
 
 
 def test_users_paging(client, published):
@@ -179,7 +196,7 @@ def test_admin_reload_auth(client, published, tmp_path):
     _, pub = published
     assert client.post("/admin/reload").status_code == 401
     wrong = client.post("/admin/reload", headers={"Authorization": "Bearer nope"})
-    assert wrong.status_code == 401 and "wrong" in wrong.json()["detail"]
+    assert wrong.status_code == 401 and "wrong" in detail_text(wrong.json())
     ok = client.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200
     assert ok.json() == {"model_version": pub.version, "changed": False, "error": None}
@@ -187,14 +204,14 @@ def test_admin_reload_auth(client, published, tmp_path):
     with TestClient(create_app(settings)) as closed:
         refused = closed.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
         assert refused.status_code == 403
-        assert "SHARDLENS_API_TOKEN" in refused.json()["detail"]
+        assert "SHARDLENS_API_TOKEN" in detail_text(refused.json())
 
 
 def test_no_model_gets_503_saying_how_to_train(empty_client):
     for path in ("/recommend/1", "/users/1", "/users", "/movies/1", "/model/files/x", "/readyz"):
         response = empty_client.get(path)
         assert response.status_code == 503, path
-        assert "python -m training train --preset default" in response.json()["detail"]
+        assert "python -m training train --preset default" in detail_text(response.json())
     assert empty_client.get("/healthz").status_code == 200
     assert empty_client.get("/model").json()["model_version"] is None
 
@@ -203,7 +220,7 @@ def test_body_size_limit_and_closed_cors(tmp_path):
     settings = app_settings(tmp_path, poll_interval_s=0, api_token=TOKEN, max_body_bytes=10)
     with TestClient(create_app(settings)) as c:
         big = c.post("/admin/reload", content=b"x" * 100, headers={"Authorization": "Bearer x"})
-        assert big.status_code == 413 and "SHARDLENS_MAX_BODY_BYTES" in big.json()["detail"]
+        assert big.status_code == 413 and "SHARDLENS_MAX_BODY_BYTES" in detail_text(big.json())
         preflight = c.options(
             "/recommend/1",
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
@@ -220,14 +237,18 @@ def test_cors_when_configured(tmp_path):
 
 def test_openapi_declares_every_error(client):
     spec = client.get("/openapi.json").json()
-    assert spec["info"]["version"] == "0.2.0"
+    assert spec["info"]["version"] == "0.3.0"
     get = spec["paths"]["/recommend/{user_id}"]["get"]
     assert {"200", "404", "422", "503"} <= set(get["responses"])
     # Ids are strings everywhere: path parameters and response bodies.
     (param,) = [p for p in get["parameters"] if p["name"] == "user_id"]
     assert param["schema"]["type"] == "string"
     schemas = spec["components"]["schemas"]
-    assert schemas["RecommendResponse"]["properties"]["user_id"]["type"] == "string"
+    # null only for a folded-in user (POST /recommend)
+    assert schemas["RecommendResponse"]["properties"]["user_id"]["anyOf"] == [
+        {"type": "string"},
+        {"type": "null"},
+    ]
     assert schemas["MovieRecommendation"]["properties"]["movie_id"]["type"] == "string"
     assert schemas["UserSummary"]["properties"]["user_id"]["type"] == "string"
     assert schemas["MovieRef"]["properties"]["movie_id"]["type"] == "string"
@@ -264,7 +285,7 @@ def test_model_files_and_page(client, published):
     for name in ("plots/missing.png", "../manifest.json", "users.npy", "%2e%2e/manifest.json"):
         response = client.get(f"/model/files/{name}")
         assert response.status_code == 404, name
-    assert "has no file" in client.get("/model/files/users.npy").json()["detail"]
+    assert "has no file" in detail_text(client.get("/model/files/users.npy").json())
     page = client.get("/")
     assert page.status_code == 200 and "shardlens" in page.text
     assert client.get("/static/app.js").status_code == 200

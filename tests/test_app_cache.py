@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import model_state
-from app.model_state import ModelHolder
+from app.serving import model_state
+from app.serving.model_state import ModelHolder
 from storage.posterior import gc
 from tests.app_helpers import publish, tiny_data
 
@@ -22,11 +22,14 @@ def test_second_load_reads_the_cache_and_matches(tmp_path, monkeypatch):
     def fail(**_):
         raise AssertionError("picks were recomputed despite the cache")
 
-    monkeypatch.setattr(model_state, "precompute_picks", fail)
+    monkeypatch.setattr(model_state, "precompute_user_scores", fail)
     second = ModelHolder(store, cache_dir=cache)
     assert second.refresh().served_version == version
     np.testing.assert_array_equal(second.current.picks, first.current.picks)
     np.testing.assert_array_equal(second.current.movie_major, first.current.movie_major)
+    np.testing.assert_array_equal(second.current.mean_probability, first.current.mean_probability)
+    assert (first.cache_hits, first.cache_misses) == (0, 3)
+    assert (second.cache_hits, second.cache_misses) == (3, 0)
     assert len(list(cache.glob(f"movies-{version}-*.npy"))) == 1
     first.stop()
     second.stop()

@@ -9,7 +9,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.model_state import ModelHolder
+from app.serving.model_state import ModelHolder
 from storage.posterior import list_versions, publish_posterior
 from tests.app_helpers import app_settings, publish, random_samples, tiny_data
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.recommend import (
+from app.serving.recommend import (
     NO_PICK,
     build_catalog,
     candidate_mask,
     movie_major_samples,
     picks_for_user,
-    precompute_picks,
+    precompute_user_scores,
     recommend,
     summarize_picks,
 )
@@ -26,9 +26,29 @@ def posterior(tmp_path_factory):
     return published, open_posterior(store)
 
 
-def test_precomputed_picks_follow_the_reference(posterior):
+def precompute_picks(**kwargs):
+    return precompute_user_scores(**kwargs).picks
+
+
+def reference_mean_probability(samples, user):
+    """sigmoid(U.V + u + v) averaged over samples, literally, [M] float64."""
+    total = 0.0
+    s, c = samples["user_bias"].shape[:2]
+    for draw in range(s):
+        for chain in range(c):
+            logits = (
+                samples["movie_embeddings"][draw, chain]
+                @ samples["user_embeddings"][draw, chain, user]
+                + samples["user_bias"][draw, chain, user]
+                + samples["movie_bias"][draw, chain]
+            ).astype(np.float64)
+            total = total + 1 / (1 + np.exp(-logits))
+    return total / (s * c)
+
+
+def test_precomputed_picks_and_probabilities_follow_the_reference(posterior):
     published, version = posterior
-    picks = precompute_picks(
+    scores = precompute_user_scores(
         num_users=version.num_users,
         user_samples=version.user_samples,
         watched=version.watched,
@@ -36,9 +56,17 @@ def test_precomputed_picks_follow_the_reference(posterior):
         movie_bias=version.movie_bias,
         chunk_users=7,  # several chunks, the last one partial
     )
+    picks = scores.picks
     assert picks.shape == (25, 15) and picks.dtype == np.int16
+    assert scores.mean_probability.shape == (25, 20)
     for user in range(version.num_users):
         assert picks[user].tolist() == reference_picks(published.samples, published.data, user)
+        np.testing.assert_allclose(
+            scores.mean_probability[user],
+            reference_mean_probability(published.samples, user),
+            rtol=1e-4,
+            atol=1e-6,  # float32 accumulation
+        )
 
 
 def test_genre_restricted_picks_follow_the_reference(posterior):
@@ -81,14 +109,64 @@ def test_genre_restricted_picks_follow_the_reference(posterior):
 def test_summary_counts_genres_and_uncertainty():
     catalog = build_catalog([("Drama",), ("Comedy", "Drama"), ("Drama", "War"), ("Horror",)])
     picks = np.array([2, 0, 2, 1, 2, 0, NO_PICK, 1], dtype=np.int16)
-    order, counts, genres, unc, picked = summarize_picks(picks, catalog=catalog, num_movies=4, k=2)
-    assert order.tolist() == [2, 0] and counts.tolist() == [3, 2]  # tie 0 vs 1: lower index
+    counts, genres, unc, picked = summarize_picks(picks, catalog=catalog, num_movies=4)
+    assert counts.tolist() == [2, 2, 3, 0]
     assert picked == 7
     assert [(g.genre, g.votes) for g in genres] == [("Drama", 5), ("Comedy", 2)]
     assert genres[0].share == pytest.approx(5 / 8)
     p = np.array([3, 2, 2]) / 7
     assert unc.entropy_bits == pytest.approx(-(p * np.log2(p)).sum())
     assert unc.distinct_picks == 3 and unc.top_share == pytest.approx(3 / 8)
+
+
+def test_no_candidate_means_null_entropy():
+    catalog = build_catalog([("Drama",), ("Comedy",)])
+    counts, genres, unc, picked = summarize_picks(
+        np.full(5, NO_PICK, np.int16), catalog=catalog, num_movies=2
+    )
+    assert counts.tolist() == [0, 0] and genres == [] and picked == 0
+    assert unc.entropy_bits is None and unc.distinct_picks == 0 and unc.top_share == 0.0
+
+
+@pytest.mark.parametrize("rank", ["picks", "probability"])
+def test_recommend_returns_k_movies_picked_first_then_by_probability(posterior, rank):
+    published, version = posterior
+    scores = precompute_user_scores(
+        num_users=version.num_users,
+        user_samples=version.user_samples,
+        watched=version.watched,
+        movie_embeddings=version.movie_embeddings,
+        movie_bias=version.movie_bias,
+    )
+    movie_major = movie_major_samples(version.movie_embeddings, version.movie_bias)
+    catalog = build_catalog(version.genres)
+    for user in range(version.num_users):
+        emb, bias = version.user_samples(user)
+        candidates = np.ones(version.num_movies, bool)
+        candidates[version.watched(user)] = False
+        result = recommend(
+            scores.picks[user],
+            catalog=catalog,
+            user_embeddings=emb,
+            user_bias=bias,
+            movie_major=movie_major,
+            mean_probability=scores.mean_probability[user],
+            candidates=candidates,
+            rank=rank,
+            k=100,
+        )
+        recs = result.recommendations
+        assert len(recs) == candidates.sum() == result.num_candidates  # k is a count
+        picks = reference_picks(published.samples, published.data, user)
+        mean = reference_mean_probability(published.samples, user)
+        for r in recs:
+            assert r.votes == picks.count(r.movie_index)
+            assert r.probability_mean == pytest.approx(mean[r.movie_index], rel=1e-4, abs=1e-6)
+        if rank == "picks":
+            keys = [(-r.votes, -r.probability_mean) for r in recs]
+        else:
+            keys = [-r.probability_mean for r in recs]
+        assert keys == sorted(keys)
 
 
 def test_probabilities_match_direct_computation(posterior):
@@ -107,8 +185,12 @@ def test_probabilities_match_direct_computation(posterior):
         user_embeddings=emb,
         user_bias=bias,
         movie_major=movie_major_samples(version.movie_embeddings, version.movie_bias),
+        mean_probability=reference_mean_probability(published.samples, user),
+        candidates=np.isin(np.arange(version.num_movies), version.watched(user), invert=True),
+        rank="picks",
         k=3,
     )
+    assert len(result.recommendations) == 3
     s = published.samples
     for rec in result.recommendations:
         j = rec.movie_index
@@ -121,6 +203,7 @@ def test_probabilities_match_direct_computation(posterior):
         ).ravel()
         prob = 1 / (1 + np.exp(-logits.astype(np.float64)))
         assert rec.probability_mean == pytest.approx(prob.mean(), rel=1e-5)
+        assert rec.votes == reference_picks(s, published.data, user).count(j)
         assert rec.probability_low == pytest.approx(np.percentile(prob, 5), rel=1e-5)
         assert rec.probability_high == pytest.approx(np.percentile(prob, 95), rel=1e-5)
         assert rec.probability_low <= rec.probability_mean <= rec.probability_high

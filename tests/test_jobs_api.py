@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests.app_helpers import detail_text
 from tests.job_helpers import FAKE_PROGRAM, kill_leftovers, wait_for
 
 TOKEN = "jobs-token"
@@ -68,10 +69,10 @@ def _wait_status(client, job_id, *statuses, timeout_s=20.0):
 def test_every_job_endpoint_needs_the_token(client, method, path):
     kwargs = {"json": {"preset": "smoke"}} if method == "post" else {}
     missing = client.request(method, path, **kwargs)
-    assert missing.status_code == 401 and "missing bearer token" in missing.json()["detail"]
+    assert missing.status_code == 401 and "missing bearer token" in detail_text(missing.json())
     assert missing.headers["WWW-Authenticate"] == "Bearer"
     wrong = client.request(method, path, headers={"Authorization": "Bearer nope"}, **kwargs)
-    assert wrong.status_code == 401 and "wrong" in wrong.json()["detail"]
+    assert wrong.status_code == 401 and "wrong" in detail_text(wrong.json())
     assert client.get("/jobs").status_code == 401
     assert client.get("/healthz").status_code == 200  # read endpoints stay public
 
@@ -80,7 +81,7 @@ def test_without_a_configured_token_job_endpoints_are_refused(tmp_path):
     with TestClient(create_app(_settings(tmp_path, api_token=None))) as c:
         response = c.post("/jobs", json={"preset": "smoke"}, headers=AUTH)
     assert response.status_code == 403
-    assert "SHARDLENS_API_TOKEN" in response.json()["detail"]
+    assert "SHARDLENS_API_TOKEN" in detail_text(response.json())
 
 
 @pytest.mark.parametrize(
@@ -104,7 +105,7 @@ def test_invalid_configs_and_path_escapes_get_422(client, tmp_path, body, where)
         link.symlink_to(tmp_path / "secret")
     response = client.post("/jobs", json=body, headers=AUTH)
     assert response.status_code == 422, response.text
-    assert where in response.json()["detail"]
+    assert where in detail_text(response.json())
     assert client.get("/jobs", headers=AUTH).json()["total"] == 0
 
 
@@ -217,4 +218,4 @@ def test_an_unwritable_store_serves_but_refuses_jobs_with_503(tmp_path):
         assert c.get("/healthz").status_code == 200
         response = c.get("/jobs", headers=AUTH)
     assert response.status_code == 503
-    assert "cannot be opened" in response.json()["detail"]
+    assert "cannot be opened" in detail_text(response.json())

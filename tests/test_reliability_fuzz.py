@@ -15,7 +15,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from app.main import create_app
 from app.settings import Settings
@@ -24,6 +24,7 @@ from tests.figures import record
 
 TOKEN = "fuzz-token-5f2c"
 EXAMPLES_PER_OPERATION = 25
+MAX_BODY_BYTES = Settings.model_fields["max_body_bytes"].default
 
 
 class Delegate:
@@ -70,7 +71,15 @@ def check(case, headers: dict[str, str]) -> None:
     # A schema-valid `data` path for POST /jobs is refused (422) when no such file exists in
     # the data root: only there is a 422 for well-formed input the right answer.
     excluded = [positive_data_acceptance] if case.operation.label == "POST /jobs" else []
-    response = case.call_and_validate(headers=headers, excluded_checks=excluded)
+    response = case.call(headers=headers)
+    if response.status_code == 413:  # a body over SHARDLENS_MAX_BODY_BYTES: refused unread
+        assert len(response.request.body or b"") > MAX_BODY_BYTES
+        excluded.append(negative_data_rejection)
+    if response.status_code == 422 and all(
+        problem["type"] == "unknown_movie" for problem in response.json()["detail"]
+    ):  # well-formed movie ids the served version does not have: a 422 naming them
+        excluded.append(positive_data_acceptance)
+    case.validate_response(response, headers=headers, excluded_checks=excluded)
     assert response.status_code < 500, response.content[:500]
     sent = unquote(str(response.request.url)).encode() + (response.request.body or b"")
     if TOKEN.encode() not in sent:  # an echoed input is not a leak

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.model_state import ModelHolder
+from app.serving.model_state import ModelHolder
 from storage import fsio
 from storage.posterior import latest_version, list_versions, open_posterior
 from tests.app_helpers import Published, publish, tiny_data

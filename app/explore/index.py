@@ -4,7 +4,7 @@
   numeric ids come out in natural order ("1", "10".."19", "100", ...);
 - casefolded titles for substring search;
 - every user's pick entropy over the unfiltered picks (the same formula as
-  `app.recommend.summarize_picks`), sorted, so a user's percentile is one binary search.
+  `app.serving.recommend.summarize_picks`), sorted, so a user's percentile is one binary search.
 """
 
 from __future__ import annotations

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
-from app.deps import ServedDep
+from app.deps import ServedDep, lookup_user
 from app.errors import error_responses
 from app.params import MovieId, UserId
-from app.routes.recommend import lookup_user
 from app.schemas import MovieRef, MovieResponse, UserListResponse, UserResponse, UserSummary
 
 router = APIRouter(tags=["catalog"])

@@ -29,7 +29,7 @@ from app.explore.schemas import (
     UserProfileResponse,
     UserSearchResponse,
 )
-from app.model_state import Served
+from app.serving.model_state import Served
 from app.params import UserId
 from app.routes.recommend import lookup_user
 from app.schemas import MovieRef

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -17,10 +17,10 @@ from app.deps import (
     job_store_of,
     no_model_message,
 )
-from app.errors import error_responses
-from app.model_state import ModelHolder, Served
+from app.errors import error_responses, not_modified_response
+from app.http_cache import cache_control, etag_for, fresh, not_modified
+from app.serving.model_state import ModelHolder, Served
 from app.schemas import (
-    ConvergenceNote,
     ConvergenceReport,
     HealthResponse,
     LoadErrorInfo,
@@ -28,6 +28,9 @@ from app.schemas import (
     ReadyResponse,
     ReloadResponse,
 )
+from app.serving.model_state import ModelHolder, Served
+from app.serving.queries import convergence_note
+from app.settings import Settings
 
 router = APIRouter()
 
@@ -74,14 +77,6 @@ def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
     return json_safe(summary)
 
 
-def convergence_note(served: Served) -> ConvergenceNote:
-    """Whether the served version converged, with its warning (for every answer about it)."""
-    record = served.convergence
-    return ConvergenceNote.model_construct(
-        status=record.status, converged=record.converged, warning=served.warning
-    )
-
-
 def convergence_report(served: Served, holder: ModelHolder) -> ConvergenceReport:
     """The served version's convergence record in full, and how the policy picked it."""
     record, selection = served.convergence, served.selection
@@ -113,8 +108,25 @@ def _number(value: Any) -> bool:
     response_model=ModelResponse,
     tags=["model"],
     summary="The served posterior version: manifest summary, diagnostics, last load error",
+    description="Answers carry an ETag (of the answer: the version, its load and the last "
+    "load error); send it back in If-None-Match to get 304 while nothing changed.",
+    responses={304: not_modified_response()},
 )
-async def get_model(holder: HolderDep, settings: SettingsDep) -> ModelResponse:
+async def get_model(
+    request: Request, response: Response, holder: HolderDep, settings: SettingsDep
+) -> ModelResponse | Response:
+    body = model_report(holder, settings)
+    etag = etag_for(body.model_dump(mode="json"))
+    cache = cache_control(settings.poll_interval_s)
+    if fresh(request, etag):
+        return not_modified(etag, cache)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache
+    return body
+
+
+def model_report(holder: ModelHolder, settings: Settings) -> ModelResponse:
+    """What GET /model reports about the served version (and the last failed load)."""
     served = holder.current
     failure = holder.last_error
     error = LoadErrorInfo(**failure._asdict()) if failure else None

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from common.picks import count_picks, sigmoid, top_unwatched
+from common.picks import pick_entropy_bits as _entropy
 from training.data import WatchData
 
 RANKERS = ("posterior_mean", "pick_counts", "point_estimate", "popularity")
@@ -37,10 +39,6 @@ def _flatten(samples: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     )
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def posterior_scores(
     samples: Mapping[str, np.ndarray],
     watched: WatchData,
@@ -61,16 +59,15 @@ def posterior_scores(
         users = np.arange(lo, min(num_users, lo + chunk_users))
         mean = np.zeros((users.size, num_movies), np.float64)
         counts = np.zeros((users.size, num_movies), np.int32)
-        rows = np.arange(users.size)[None, :]
         chunk_watched = watched.rows(lo, lo + users.size)
         blocked = chunk_watched[None]
         for k0 in range(0, num_samples, chunk_samples):
             ks = slice(k0, min(num_samples, k0 + chunk_samples))
             logits = np.einsum("knd,kmd->knm", big_u[ks, users], big_v[ks], optimize=True)
             logits += small_u[ks, users][:, :, None] + small_v[ks][:, None, :]
-            mean += _sigmoid(logits).sum(axis=0)
-            picks = np.where(blocked, -np.inf, logits).argmax(axis=2)
-            np.add.at(counts, (np.broadcast_to(rows, picks.shape), picks), 1)
+            mean += sigmoid(logits).sum(axis=0)
+            # The serving path's pick rule and counting (`common.picks`), per sample.
+            counts += count_picks(top_unwatched(logits, blocked).transpose(1, 0), num_movies)
         yield PosteriorScores(users, chunk_watched, (mean / num_samples).astype(np.float32), counts)
 
 
@@ -81,13 +78,11 @@ def point_estimate_probability(samples: Mapping[str, np.ndarray], users: np.ndar
     b = np.asarray(samples["user_bias"]).mean(axis=axes)[users]
     v = np.asarray(samples["movie_embeddings"]).mean(axis=axes)
     c = np.asarray(samples["movie_bias"]).mean(axis=axes)
-    return _sigmoid(u @ v.T + b[:, None] + c[None, :])
+    return sigmoid(u @ v.T + b[:, None] + c[None, :])
 
 
 def pick_entropy_bits(counts: np.ndarray) -> np.ndarray:
-    """Entropy in bits of each row's pick distribution."""
-    total = counts.sum(axis=-1, keepdims=True)
-    p = counts / np.maximum(total, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log2(p), 0.0)
-    return terms.sum(axis=-1)
+    """Entropy in bits of each row's pick distribution (`common.picks.pick_entropy_bits`);
+    a user with no pick at all (every movie watched) counts as 0 bits here, so per-user
+    summaries stay defined."""
+    return np.nan_to_num(_entropy(counts), nan=0.0)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("picks", "movies")
+KINDS = ("picks", "means", "movies")
 
 
 def cache_key(manifest: dict[str, Any]) -> str:

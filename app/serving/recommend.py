@@ -1,12 +1,15 @@
-"""Pure scoring: posterior samples x one user -> pick counts, genres, uncertainty.
+"""Pure scoring: posterior samples x one user -> ranked movies, pick counts, genres, uncertainty.
 
 The procedure follows the reference. For every posterior sample k (k = s * C + c), movies are
-ranked by U_k . V_kj + u_k + v_kj and the top-ranked movie the user has not watched is that
-sample's *pick*; the picks are then counted across samples. The user bias u_k is the same for
-every movie, so it never changes a pick; it only enters the watch probabilities.
+ranked by U_k . V_kj + u_k + v_kj and the top-ranked candidate the user has not watched is
+that sample's *pick*; the picks are then counted across samples. The user bias u_k is the
+same for every movie, so it never changes a pick; it only enters the watch probabilities.
+Counting, entropy, probability summaries and the ranking itself are `common.picks` (shared
+with the held-out evaluation); this module adds the serving-side precomputation and layout.
 
-Unfiltered picks for every user are computed once per posterior version
-(`precompute_picks`); genre-restricted picks are computed per request (`picks_for_user`).
+Unfiltered picks and posterior-mean watch probabilities of every user are computed once per
+posterior version (`precompute_user_scores`); picks restricted by a genre filter or
+exclusions are computed per request (`picks_for_user`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-NO_PICK = -1  # a sample with no eligible movie (the user watched every candidate)
+from common.picks import (
+    NO_PICK,
+    Rank,
+    count_picks,
+    pick_entropy_bits,
+    probability_summary,
+    rank_movies,
+)
 
 
 class Catalog(NamedTuple):
@@ -29,7 +39,7 @@ class Catalog(NamedTuple):
 
 class Recommendation(NamedTuple):
     movie_index: int
-    votes: int  # samples that picked it
+    votes: int  # samples that picked it (0: no sample did)
     share: float
     probability_mean: float
     probability_low: float  # 5th percentile over samples
@@ -43,7 +53,7 @@ class GenreShare(NamedTuple):
 
 
 class Uncertainty(NamedTuple):
-    entropy_bits: float
+    entropy_bits: float | None  # None: no sample had a candidate, so there is no distribution
     distinct_picks: int
     top_share: float
 
@@ -51,6 +61,7 @@ class Uncertainty(NamedTuple):
 class RecommendationResult(NamedTuple):
     num_samples: int
     num_picked: int  # samples that had an eligible movie
+    num_candidates: int  # unwatched movies left after the genre filter and exclusions
     recommendations: list[Recommendation]
     genres: list[GenreShare]
     uncertainty: Uncertainty
@@ -89,7 +100,14 @@ def pick_dtype(num_movies: int) -> np.dtype:
     return np.dtype(np.int16 if num_movies < 2**15 else np.int32)
 
 
-def precompute_picks(
+class UserScores(NamedTuple):
+    """What every request reads, precomputed per version."""
+
+    picks: np.ndarray  # [N, S*C] unfiltered pick per user and sample (int16 when M < 32768)
+    mean_probability: np.ndarray  # float32 [N, M]: posterior mean of sigmoid(U.V + u + v)
+
+
+def precompute_user_scores(
     *,
     num_users: int,
     user_samples: Callable[[int], tuple[np.ndarray, np.ndarray]],
@@ -98,16 +116,18 @@ def precompute_picks(
     movie_bias: np.ndarray,
     chunk_users: int = 256,
     should_stop: Callable[[], bool] = lambda: False,
-) -> np.ndarray:
-    """Unfiltered picks of every user and sample, [N, S*C] (int16 when movies < 32768).
+) -> UserScores:
+    """Unfiltered picks [N, S*C] and posterior-mean watch probabilities [N, M] of every user.
 
     Works in chunks of users so memory stays bounded: per chunk, one [K, n, D+1] copy of the
     users' samples and one [n, M] score matrix per sample. The movie bias rides in the matmul
-    as an extra embedding dimension, and watched movies are masked by flat index.
+    as an extra embedding dimension, and watched movies are masked by flat index after the
+    probabilities are accumulated (as sigmoid(x) = (1 + tanh(x / 2)) / 2, `common.picks`).
     `should_stop` is checked between chunks; it returning True raises `InterruptedError`.
     """
     num_samples, num_movies, dim = movie_embeddings.shape
     out = np.empty((num_users, num_samples), dtype=pick_dtype(num_movies))
+    means = np.empty((num_users, num_movies), dtype=np.float32)
     ones = np.ones((num_samples, 1), dtype=np.float32)
     for start in range(0, num_users, chunk_users):
         if should_stop():
@@ -115,27 +135,36 @@ def precompute_picks(
         users = range(start, min(start + chunk_users, num_users))
         n = len(users)
         u_aug = np.empty((num_samples, n, dim + 1), dtype=np.float32)
+        u_bias = np.empty((num_samples, n, 1), dtype=np.float32)
         flat: list[np.ndarray] = []
         no_choice = np.zeros(n, dtype=bool)
         for row, i in enumerate(users):
-            emb, _ = user_samples(i)
+            emb, bias = user_samples(i)
             u_aug[:, row, :dim] = emb
             u_aug[:, row, dim:] = ones
+            u_bias[:, row, 0] = bias
             seen = np.asarray(watched(i), dtype=np.intp)
             flat.append(row * num_movies + seen)
             no_choice[row] = seen.size >= num_movies
         mask_idx = np.concatenate(flat) if flat else np.empty(0, np.intp)
         scores = np.empty((n, num_movies), dtype=np.float32)
+        half = np.empty_like(scores)
+        tanh_sum = np.zeros((n, num_movies), dtype=np.float32)
         scores_flat = scores.reshape(-1)
         v_aug = np.empty((num_movies, dim + 1), dtype=np.float32)
         for k in range(num_samples):
             v_aug[:, :dim] = movie_embeddings[k]
             v_aug[:, dim] = movie_bias[k]
             np.matmul(u_aug[k], v_aug.T, out=scores)
+            np.add(scores, u_bias[k], out=half)
+            half *= 0.5
+            np.tanh(half, out=half)
+            tanh_sum += half
             scores_flat[mask_idx] = -np.inf
             out[start : start + n, k] = scores.argmax(axis=1)
         out[start : start + n][no_choice] = NO_PICK
-    return out
+        means[start : start + n] = 0.5 + 0.5 * tanh_sum / num_samples
+    return UserScores(out, means)
 
 
 def picks_for_user(
@@ -216,6 +245,22 @@ def _picks_from_blocks(
     return picks
 
 
+def user_logits(
+    user_embeddings: np.ndarray, user_bias: np.ndarray, movie_major: np.ndarray, movies: np.ndarray
+) -> np.ndarray:
+    """Logits U.V + u + v of `movies` for every sample, float32 [m, S*C].
+
+    `movie_major` is `movie_major_samples(...)`: [M, S*C, D+1], embedding then bias.
+    """
+    num_samples, dim = user_embeddings.shape
+    user_aug = np.empty((num_samples, dim + 1), dtype=np.float32)  # [U, 1] . [V, v] = U.V + v
+    user_aug[:, :dim] = user_embeddings
+    user_aug[:, dim] = 1.0
+    logits = np.einsum("mkd,kd->mk", movie_major[movies], user_aug)  # [m, K]
+    logits += user_bias
+    return logits
+
+
 def watch_probabilities(
     *,
     user_embeddings: np.ndarray,
@@ -224,60 +269,35 @@ def watch_probabilities(
     movies: np.ndarray,
     interval: float = 0.90,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior mean and central credible interval of sigmoid(U.V + u + v) for `movies`.
-
-    `movie_major` is `movie_major_samples(...)`: [M, S*C, D+1], embedding then bias.
-    """
+    """Posterior mean and central credible interval of sigmoid(U.V + u + v) for `movies`
+    (`common.picks.probability_summary`), float64 [m] each."""
     if movies.size == 0:
         empty = np.empty(0, dtype=np.float64)
         return empty, empty, empty
-    num_samples, dim = user_embeddings.shape
-    user_aug = np.empty((num_samples, dim + 1), dtype=np.float32)  # [U, 1] . [V, v] = U.V + v
-    user_aug[:, :dim] = user_embeddings
-    user_aug[:, dim] = 1.0
-    logits = np.einsum("mkd,kd->mk", movie_major[movies], user_aug)  # [m, K]
-    logits += user_bias
-    probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    tail = (1.0 - interval) / 2.0
-    low, high = _quantiles(probs, (tail, 1.0 - tail))
-    return probs.mean(axis=1), low, high
-
-
-def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
-    """`np.quantile(values, q, axis=1)` (linear method) for each q, via one partition."""
-    n = values.shape[1]
-    positions = [q * (n - 1) for q in qs]
-    bounds = [(int(np.floor(p)), min(int(np.floor(p)) + 1, n - 1)) for p in positions]
-    ordered = np.partition(values, sorted({i for pair in bounds for i in pair}), axis=1)
-    return [
-        ordered[:, lo] + (ordered[:, hi] - ordered[:, lo]) * (p - lo)
-        for p, (lo, hi) in zip(positions, bounds, strict=True)
-    ]
+    logits = user_logits(user_embeddings, user_bias, movie_major, movies)
+    return probability_summary(logits, interval=interval)
 
 
 def summarize_picks(
-    picks: np.ndarray, *, catalog: Catalog, num_movies: int, k: int
-) -> tuple[np.ndarray, np.ndarray, list[GenreShare], Uncertainty, int]:
-    """Top-`k` movies by count (ties: lower index first), their counts, genres, uncertainty."""
+    picks: np.ndarray, *, catalog: Catalog, num_movies: int
+) -> tuple[np.ndarray, list[GenreShare], Uncertainty, int]:
+    """Pick counts [M], the picks' first-genre breakdown, uncertainty, samples with a pick."""
     num_samples = picks.size
     valid = picks[picks >= 0].astype(np.intp)
-    counts = np.bincount(valid, minlength=num_movies)
-    picked = np.flatnonzero(counts)
-    order = picked[np.lexsort((picked, -counts[picked]))][:k]
+    counts = count_picks(picks, num_movies)
     genre_counts = np.bincount(catalog.first_genre_code[valid], minlength=len(catalog.genre_names))
     genres = [
         GenreShare(catalog.genre_names[g], int(genre_counts[g]), genre_counts[g] / num_samples)
         for g in np.lexsort((np.arange(genre_counts.size), -genre_counts))
         if genre_counts[g] > 0
     ]
-    if valid.size:
-        p = counts[picked] / valid.size
-        entropy = float(-(p * np.log2(p)).sum()) + 0.0
-        top_share = float(counts[picked].max() / num_samples)
-    else:
-        entropy, top_share = 0.0, 0.0
-    uncertainty = Uncertainty(entropy, int(picked.size), top_share)
-    return order, counts[order], genres, uncertainty, int(valid.size)
+    entropy = float(pick_entropy_bits(counts))
+    uncertainty = Uncertainty(
+        None if np.isnan(entropy) else entropy,
+        int(np.count_nonzero(counts)),
+        float(counts.max(initial=0) / num_samples) if num_samples else 0.0,
+    )
+    return counts, genres, uncertainty, int(valid.size)
 
 
 def recommend(
@@ -287,15 +307,27 @@ def recommend(
     user_embeddings: np.ndarray,
     user_bias: np.ndarray,
     movie_major: np.ndarray,
+    mean_probability: np.ndarray,
+    candidates: np.ndarray,
+    rank: Rank,
     k: int,
 ) -> RecommendationResult:
-    """Everything `GET /recommend` reports, from one user's picks and samples."""
+    """Everything `/recommend` reports, from one user's picks and samples.
+
+    picks: [S*C] over `candidates` (bool [M]: unwatched, in the genre filter, not excluded);
+    mean_probability: [M] posterior-mean watch probabilities. Returns exactly
+    min(k, candidates) movies ranked by `rank` (`common.picks.rank_movies`), each with its
+    pick count and 90% credible interval.
+    """
     num_samples = picks.size
     num_movies = movie_major.shape[0]
-    order, counts, genres, uncertainty, num_picked = summarize_picks(
-        picks, catalog=catalog, num_movies=num_movies, k=k
+    counts, genres, uncertainty, num_picked = summarize_picks(
+        picks, catalog=catalog, num_movies=num_movies
     )
-    mean, low, high = watch_probabilities(
+    order = rank_movies(
+        candidates, counts=counts, mean_probability=mean_probability, rank=rank, k=k
+    )
+    _, low, high = watch_probabilities(
         user_embeddings=user_embeddings,
         user_bias=user_bias,
         movie_major=movie_major,
@@ -303,8 +335,15 @@ def recommend(
     )
     recs = [
         Recommendation(
-            int(j), int(c), c / num_samples, float(mean[i]), float(low[i]), float(high[i])
+            j,
+            int(counts[j]),
+            int(counts[j]) / num_samples,
+            float(mean_probability[j]),
+            float(low[i]),
+            float(high[i]),
         )
-        for i, (j, c) in enumerate(zip(order, counts, strict=True))
+        for i, j in enumerate(order.tolist())
     ]
-    return RecommendationResult(num_samples, num_picked, recs, genres, uncertainty)
+    return RecommendationResult(
+        num_samples, num_picked, int(np.count_nonzero(candidates)), recs, genres, uncertainty
+    )

@@ -31,13 +31,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from app.explore.index import ExploreIndex, build_explore_index  # explore hook (issue 15)
-from app.picks_cache import cache_key, cached_array, prune
-from app.recommend import (
+from app.serving.picks_cache import cache_key, cached_array, prune
+from app.serving.recommend import (
     Catalog,
+    UserScores,
     build_catalog,
     movie_major_samples,
     pick_dtype,
-    precompute_picks,
+    precompute_user_scores,
 )
 from storage.convergence import (
     Convergence,
@@ -63,6 +64,7 @@ class Served:
 
     version: Any  # storage.posterior.PosteriorVersion
     picks: np.ndarray  # [N, S*C] unfiltered pick per user and sample
+    mean_probability: np.ndarray  # float32 [N, M] posterior-mean watch probabilities
     movie_counts: np.ndarray  # [M] users who watched each movie
     movie_embeddings: np.ndarray  # [S*C, M, D] plain ndarray view of the memory map
     movie_bias: np.ndarray  # [S*C, M] (np.memmap slicing is slow; these views are not)
@@ -71,6 +73,7 @@ class Served:
     loaded_at: datetime
     load_seconds: float
     convergence: Convergence  # as recorded in the manifest
+    prior_scale: float  # the model's prior standard deviation (fold-in), from the manifest
     selection: Selection | None = None  # how the serve policy picked it (set at the swap)
     explore: ExploreIndex | None = None  # explore hook (issue 15): search + entropy table
 
@@ -107,6 +110,19 @@ def release_pages(array: Any) -> None:
     if handle is not None and hasattr(handle, "madvise"):
         with contextlib.suppress(OSError, ValueError):
             handle.madvise(mmap.MADV_DONTNEED)
+
+
+def prior_scale(manifest: dict[str, Any]) -> float:
+    """The prior standard deviation the version was trained with (`config.prior_scale`);
+    1.0, the training default, for versions whose config does not record it."""
+    value = (manifest.get("config") or {}).get("prior_scale", 1.0)
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ModelLoadError(f"config.prior_scale is not a number: {value!r}") from None
+    if not (np.isfinite(scale) and scale > 0):
+        raise ModelLoadError(f"config.prior_scale must be positive, got {scale}")
+    return scale
 
 
 def check_version(version: Any) -> None:
@@ -157,6 +173,8 @@ class ModelHolder:
         self._poller: threading.Thread | None = None
         self.last_error: LoadFailure | None = None
         self._failed_version: str | None = None
+        self.cache_hits = 0  # precomputed arrays read from the cache (for /metrics)
+        self.cache_misses = 0  # ... and computed
 
     @property
     def current(self) -> Served | None:
@@ -174,16 +192,28 @@ class ModelHolder:
         movie_embeddings = np.asarray(version.movie_embeddings)
         movie_bias = np.asarray(version.movie_bias)
 
-        def compute() -> np.ndarray:
-            return precompute_picks(
-                num_users=version.num_users,
-                user_samples=version.user_samples,
-                watched=version.watched,
-                movie_embeddings=movie_embeddings,
-                movie_bias=movie_bias,
-                chunk_users=self.chunk_users,
-                should_stop=self._stop.is_set,
-            )
+        computed: list[UserScores] = []
+        misses: set[str] = set()
+
+        def scores(kind: str) -> UserScores:
+            misses.add(kind)
+            if not computed:  # one pass computes both arrays
+                computed.append(
+                    precompute_user_scores(
+                        num_users=version.num_users,
+                        user_samples=version.user_samples,
+                        watched=version.watched,
+                        movie_embeddings=movie_embeddings,
+                        movie_bias=movie_bias,
+                        chunk_users=self.chunk_users,
+                        should_stop=self._stop.is_set,
+                    )
+                )
+            return computed[0]
+
+        def movie_major_for(kind: str) -> np.ndarray:
+            misses.add(kind)
+            return movie_major_samples(movie_embeddings, movie_bias)
 
         try:
             key = cache_key(version.manifest)
@@ -193,7 +223,15 @@ class ModelHolder:
                 key,
                 shape=(version.num_users, version.num_samples),
                 dtype=pick_dtype(version.num_movies),
-                compute=compute,
+                compute=lambda: scores("picks").picks,
+            )
+            mean_probability = cached_array(
+                self.cache_dir,
+                "means",
+                key,
+                shape=(version.num_users, version.num_movies),
+                dtype=np.dtype(np.float32),
+                compute=lambda: scores("means").mean_probability,
             )
             movie_major = cached_array(
                 self.cache_dir,
@@ -201,12 +239,15 @@ class ModelHolder:
                 key,
                 shape=(version.num_movies, version.num_samples, version.latent_dim + 1),
                 dtype=np.dtype(np.float32),
-                compute=lambda: movie_major_samples(movie_embeddings, movie_bias),
+                compute=lambda: movie_major_for("movies"),
             )
         except InterruptedError:
             raise
         except Exception as exc:
             raise ModelLoadError(f"cannot score version {version.version}: {exc}") from exc
+        computed.clear()
+        self.cache_misses += len(misses)
+        self.cache_hits += 3 - len(misses)
         # The precomputation read every sample; requests read a few users' rows and movies.
         mapped = [version.movie_embeddings, version.movie_bias]
         if version.num_users:
@@ -222,6 +263,7 @@ class ModelHolder:
         return Served(
             version=version,
             picks=picks,
+            mean_probability=mean_probability,
             movie_counts=movie_counts,
             movie_embeddings=movie_embeddings,
             movie_bias=movie_bias,
@@ -230,6 +272,7 @@ class ModelHolder:
             loaded_at=datetime.now(UTC),
             load_seconds=time.perf_counter() - started,
             convergence=read_convergence(version.manifest),
+            prior_scale=prior_scale(version.manifest),
             # explore hook (issue 15): id/title search tables and every user's entropy
             explore=build_explore_index(version.user_ids, version.titles, picks),
         )
