@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -15,7 +15,43 @@ from storage import manifest as mf
 from storage.convergence import CONVERGENCE_KEY, check_record
 from storage.errors import StoreError
 from storage.ids import id_kind, ids_as_text
-from training.data import WatchData
+
+
+class FittedData(Protocol):
+    """What publishing needs of the data a posterior was fitted to (`training.data.WatchData`
+    has it; storage does not import training).
+
+    `user_index`/`movie_index` [watches] are 0-based row/column indices of each watch;
+    `user_ids` [users] and `movie_ids` [movies] the public ids; `titles`, `genres` and
+    `first_genre` are per movie.
+    """
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def user_ids(self) -> np.ndarray: ...
+    @property
+    def movie_ids(self) -> np.ndarray: ...
+    @property
+    def titles(self) -> tuple[str, ...]: ...
+    @property
+    def genres(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
+    def first_genre(self) -> tuple[str, ...]: ...
+    @property
+    def user_index(self) -> np.ndarray: ...
+    @property
+    def movie_index(self) -> np.ndarray: ...
+    @property
+    def num_users(self) -> int: ...
+    @property
+    def num_movies(self) -> int: ...
+    @property
+    def num_watches(self) -> int: ...
+    def fingerprint(self) -> str: ...
+
+
+__all__ = ["FittedData", "Shapes", "check_samples", "publish_posterior"]
 
 _BLOCK_BYTES = 16 << 20  # rows per block so each staged block is about 16 MiB
 
@@ -33,7 +69,7 @@ class Shapes(NamedTuple):
 
 
 def check_samples(
-    samples: Mapping[str, Any], data: WatchData
+    samples: Mapping[str, Any], data: FittedData
 ) -> tuple[dict[str, np.ndarray], Shapes]:
     """The four sample arrays as float32 with consistent reference shapes, or StoreError."""
     missing = [n for n in F.SAMPLE_NAMES if n not in samples]
@@ -137,7 +173,7 @@ class _Writer:
             fsio.fsync_dir(directory)
 
 
-def _csr(data: WatchData) -> tuple[np.ndarray, np.ndarray]:
+def _csr(data: FittedData) -> tuple[np.ndarray, np.ndarray]:
     indptr = np.zeros(data.num_users + 1, np.int64)
     np.cumsum(np.bincount(data.user_index, minlength=data.num_users), out=indptr[1:])
     return indptr, np.ascontiguousarray(data.movie_index, dtype=np.int32)
@@ -169,7 +205,7 @@ def publish_posterior(
     store_dir: str | Path,
     *,
     samples: Mapping[str, np.ndarray],
-    data: WatchData,
+    data: FittedData,
     config: Mapping[str, Any],
     traces: Mapping[str, np.ndarray] = {},
     diagnostics: Mapping[str, Any] = {},
@@ -222,7 +258,7 @@ def _write_payload(
     writer: _Writer,
     arrays: dict[str, np.ndarray],
     shapes: Shapes,
-    data: WatchData,
+    data: FittedData,
     traces: Mapping[str, np.ndarray],
     files: Mapping[str, bytes],
 ) -> None:
@@ -255,7 +291,7 @@ def _commit(
     tmp: Path,
     writer: _Writer,
     shapes: Shapes,
-    data: WatchData,
+    data: FittedData,
     config: Any,
     diagnostics: Any,
     extra: Mapping[str, Any],
