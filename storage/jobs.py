@@ -15,17 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.jobspec import PROGRESS_FIELDS
+
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
-PROGRESS_FIELDS = (
-    "phase",
-    "iteration",
-    "total",
-    "leapfrog_per_s",
-    "acceptance",
-    "step_size",
-    "eta_s",
-)
 
 # The schema, one migration per step; PRAGMA user_version counts the steps applied.
 MIGRATIONS: tuple[str, ...] = (

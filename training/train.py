@@ -17,6 +17,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from common.jobspec import PROGRESS_RATES
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import WatchData
@@ -235,7 +236,7 @@ def train(
     )
     segments = Segments(config, problem, mesh)
     total = config.total_iterations
-    idle = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
+    idle = dict.fromkeys(PROGRESS_RATES)
     restored = _restore(directory, fingerprint=fingerprint, resume=resume)
     first = 0 if restored is None else restored.iteration
     sizes = {**plan.as_dict(), "summary": plan.describe()}

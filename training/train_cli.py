@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from common.jobspec import PROGRESS_RATES
 from training.adaptation_cli import ADAPTATION_OVERRIDES, add_adaptation_arguments
 from training.checkpoint import CheckpointError
 from training.config import (
@@ -244,7 +245,7 @@ def config_from_args(args: argparse.Namespace):
     return base.replace(**{field: getattr(args, flag) for flag, field in _OVERRIDES.items()})
 
 
-_IDLE = {"leapfrog_per_s": None, "acceptance": None, "step_size": None, "eta_s": None}
+_IDLE = dict.fromkeys(PROGRESS_RATES)
 _REFUSED = "!refused"  # broadcast instead of a version id (ids never start with "!")
 
 
