@@ -43,8 +43,8 @@ def value_and_grad(config: TrainConfig, data: WatchData):
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
+    from training.hmc.model import make_model
     from training.mesh import make_mesh, padded_users
-    from training.model import make_model
     from training.multihost import barrier, gather_to_primary, local_rows
     from training.names import AXIS
     from training.reductions import reductions

@@ -9,8 +9,8 @@ import pytest
 from tensorflow_probability.substrates import jax as tfp
 
 from tests.gaussian_target import gaussian_problem, run_adaptive
-from training.adaptation import AdaptationOptions, AdaptiveHMC
 from training.config import TrainConfig
+from training.hmc.adaptation import AdaptationOptions, AdaptiveHMC
 
 DEFAULTS = TrainConfig()  # the default warmup: 1000 burn-in iterations, 80% adapting
 BURNIN, DRAWS = DEFAULTS.num_burnin_steps, 500

@@ -12,18 +12,18 @@ from tensorflow_probability.substrates.jax.experimental.mcmc import (
     gradient_based_trajectory_length_adaptation as tfp_gbtla,
 )
 
-from training.adaptation import AdaptationError, AdaptationOptions
-from training.adaptation.chees import (
+from training.hmc.adaptation import AdaptationError, AdaptationOptions
+from training.hmc.adaptation.chees import (
     CheesState,
     chees_gradient,
     chees_leapfrog_steps,
     chees_update,
     halton,
 )
-from training.adaptation.dual_averaging import da_final_step_size, da_init, da_update
-from training.adaptation.mass_matrix import regularized_inverse_mass
-from training.adaptation.schedule import stan_windows, window_flags
-from training.adaptation.welford import welford_init, welford_update, welford_variance
+from training.hmc.adaptation.dual_averaging import da_final_step_size, da_init, da_update
+from training.hmc.adaptation.mass_matrix import regularized_inverse_mass
+from training.hmc.adaptation.schedule import stan_windows, window_flags
+from training.hmc.adaptation.welford import welford_init, welford_update, welford_variance
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from jax.sharding import PartitionSpec as P
 from tensorflow_probability.substrates import jax as tfp
 
 from tests.fast_helpers import AXIS, pad_users, random_problem, reference_log_prob, user_mesh
-from training.fast_hmc import make_fast_kernel
-from training.momentum import draw_momentum
+from training.hmc.fast_kernel import make_fast_kernel
+from training.hmc.momenta import draw_momentum
 
 tfm = tfp.mcmc
 STATE_SPECS = (P(None, AXIS), P(None, AXIS), P(), P())

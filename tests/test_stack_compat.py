@@ -195,7 +195,7 @@ def test_sharded_momenta_are_drawn_per_device_with_their_scales(num_devices):
 
 
 def _model_log_prob_fn(watch_block, user_mask):
-    from training.model import make_model
+    from training.hmc.model import make_model
 
     model = make_model(
         num_movies=PHMC_MOVIES, latent_dim=PHMC_DIM, prior_scale=1.0, user_mask=user_mask
@@ -207,7 +207,7 @@ def _model_log_prob_fn(watch_block, user_mask):
 def test_preconditioned_hmc_step_with_sharded_momenta_matches_unsharded_leapfrog(num_devices):
     """One PHMC step on the sharded model equals a hand-written unsharded leapfrog from the
     momenta PHMC drew: the proposal, its log density and the log accept ratio."""
-    from training.model import unsharded_log_density
+    from training.hmc.model import unsharded_log_density
 
     scales, _, state, watch = _phmc_problem()
     step_size, leapfrog = 0.05, 4

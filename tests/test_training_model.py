@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from training.kernels import momentum_distribution
+from training.hmc.kernel_builder import momentum_distribution
+from training.hmc.model import make_model, unsharded_log_density
 from training.mesh import MeshError, make_mesh, padded_users
-from training.model import make_model, unsharded_log_density
 from training.names import AXIS
 from training.sampler import STATE_SPECS
 

@@ -1,4 +1,4 @@
-"""Command-line flags of the warmup adaptation (`training.adaptation`), kept free of JAX.
+"""Command-line flags of the warmup adaptation (`training.hmc.adaptation`), kept free of JAX.
 
 Each flag overrides the `TrainConfig` field of the same name; unset flags keep the preset's
 value. `TrainConfig.validate` checks them (exit code 2 with the flag named).

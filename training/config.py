@@ -52,7 +52,7 @@ class TrainConfig:
     # "ordered": cross-device sums in a fixed order, so samples are bit-identical for any
     # split of the devices over processes (see training.reductions); "psum": the fastest.
     reduction: Reduction = "psum"
-    # Warmup adaptation (training.adaptation): over the first `num_adaptation_steps`
+    # Warmup adaptation (training.hmc.adaptation): over the first `num_adaptation_steps`
     # iterations, Stan's windowed schedule (initial fast buffer, doubling slow windows,
     # terminal fast buffer; scaled down for short warmups as Stan does) adapts the step
     # size toward `target_accept_prob` and, with "diagonal", the inverse mass matrix.

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 GATHER_BYTES = 64 * 2**20
-FAST_BLOCK = 256  # users per block of the fast likelihood (training.likelihood)
+FAST_BLOCK = 256  # users per block of the fast likelihood (training.hmc.fast_target)
 XLA_TOLERANCE = 0.2  # warn when the formula and XLA differ by more than this share
 # Below this many bytes per device, fixed overheads (kernel results, keys, scalars) dominate
 # and the formula is not meant to match: no warning.

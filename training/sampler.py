@@ -11,7 +11,7 @@ Device layout of what crosses the map boundary:
 - chain state: U, u split along their user axis (axis 1, after chains); V, v replicated.
 - kernel results: stacked per device (leading axis = device), whatever their structure,
   so checkpoints need no knowledge of which fields are sharded. They include the warmup
-  adaptation's state (`training.adaptation.AdaptiveHMC`, built by `training.kernels`), so
+  adaptation's state (`training.hmc.adaptation.AdaptiveHMC`, built by `training.hmc.kernel_builder`), so
   a resumed run continues its adaptation exactly; `Program.adapted` reads the adapted
   step size, inverse mass matrix and trajectory length back out.
 """
@@ -32,10 +32,10 @@ from jax.sharding import PartitionSpec as P
 
 from training.config import ConfigError, TrainConfig
 from training.data import WatchData
-from training.kernels import build_kernel
+from training.hmc.kernel_builder import build_kernel
+from training.hmc.model import make_prior
+from training.hmc.momenta import user_normals
 from training.mesh import padded_users
-from training.model import make_prior
-from training.momentum import user_normals
 from training.multihost import LayoutError, global_array, local_rows
 from training.names import AXIS, STATE_NAMES
 from training.reductions import reductions

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from training.adaptation.schedule import Windows, stan_windows
 from training.config import MASS_MATRICES, REDUCTIONS, TRAJECTORIES
+from training.hmc.adaptation.schedule import Windows, stan_windows
 
 __all__ = ["MASS_MATRICES", "TRAJECTORIES", "AdaptationError", "AdaptationOptions"]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from training.adaptation.welford import WelfordState, welford_variance
+from training.hmc.adaptation.welford import WelfordState, welford_variance
 
 __all__ = ["regularized_inverse_mass", "unit_inverse_mass"]
 

@@ -1,8 +1,8 @@
 """The one place that builds the per-device HMC kernel for a `TrainConfig`.
 
-Both samplers run inside `jax.shard_map` under `training.adaptation.AdaptiveHMC` (step
+Both samplers run inside `jax.shard_map` under `training.hmc.adaptation.AdaptiveHMC` (step
 size, diagonal mass matrix, trajectory length); only the inner kernel differs:
-- "fast": `training.fast_hmc.FastHamiltonianMonteCarlo` (hand-written likelihood and
+- "fast": `training.hmc.fast_kernel.FastHamiltonianMonteCarlo` (hand-written likelihood and
   gradient, gradient-only inner leapfrog steps);
 - "reference": TFP's `PreconditionedHamiltonianMonteCarlo` on the sharded model's
   log_prob, whose momentum distribution is the mass matrix: Sharded Normals for U, u (each
@@ -21,11 +21,11 @@ import numpy as np
 from jax import lax
 from tensorflow_probability.substrates import jax as tfp
 
-from training.adaptation import AdaptationOptions, AdaptiveHMC
 from training.config import ConfigError, TrainConfig
-from training.fast_hmc import FastHamiltonianMonteCarlo
-from training.likelihood import make_fast_target
-from training.model import make_model
+from training.hmc.adaptation import AdaptationOptions, AdaptiveHMC
+from training.hmc.fast_kernel import FastHamiltonianMonteCarlo
+from training.hmc.fast_target import make_fast_target
+from training.hmc.model import make_model
 from training.names import AXIS
 
 __all__ = ["adaptation_options", "build_kernel", "momentum_distribution"]

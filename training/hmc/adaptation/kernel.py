@@ -4,7 +4,7 @@
 HMC kernel and rebuilds that kernel every iteration from them (``make_inner(step_size,
 num_leapfrog_steps, inverse_mass_matrix)``), so the same code drives the fast kernel and
 TFP's ``PreconditionedHamiltonianMonteCarlo``. Over the first ``num_adaptation_steps``
-iterations it follows Stan's warmup (`training.adaptation.schedule`):
+iterations it follows Stan's warmup (`training.hmc.adaptation.schedule`):
 
 - dual averaging of the step size toward ``target_accept_prob`` (the mean acceptance
   probability over chains), every adaptation iteration;
@@ -13,7 +13,7 @@ iterations it follows Stan's warmup (`training.adaptation.schedule`):
   matrix becomes Stan's regularized estimate, the estimator is emptied, and dual averaging
   restarts from its averaged step size (as BlackJAX does);
 - with ``trajectory="chees"``: the trajectory length follows ChEES
-  (`training.adaptation.chees`);
+  (`training.hmc.adaptation.chees`);
 - at the end, the step size is fixed at the dual-averaging average (Stan's
   ``complete_adaptation``), and a ChEES trajectory at its running average.
 
@@ -42,22 +42,22 @@ from jax import lax
 from tensorflow_probability.substrates import jax as tfp
 from tensorflow_probability.substrates.jax.mcmc.kernel import TransitionKernel
 
-from training.adaptation.chees import (
+from training.hmc.adaptation.chees import (
     CheesState,
     chees_adapt,
     chees_init,
     chees_leapfrog_steps,
 )
-from training.adaptation.dual_averaging import (
+from training.hmc.adaptation.dual_averaging import (
     DualAveragingState,
     da_final_step_size,
     da_init,
     da_update,
 )
-from training.adaptation.mass_matrix import regularized_inverse_mass, unit_inverse_mass
-from training.adaptation.options import AdaptationOptions
-from training.adaptation.schedule import window_flags
-from training.adaptation.welford import WelfordState, welford_init, welford_update
+from training.hmc.adaptation.mass_matrix import regularized_inverse_mass, unit_inverse_mass
+from training.hmc.adaptation.options import AdaptationOptions
+from training.hmc.adaptation.schedule import window_flags
+from training.hmc.adaptation.welford import WelfordState, welford_init, welford_update
 from training.reductions import device_sum
 
 __all__ = ["AdaptiveHMC", "AdaptiveResults", "InnerFactory"]

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from training.likelihood import DoubleFloat, State, compensated_sum, df_add, df_allsum
+from training.hmc.fast_target import DoubleFloat, State, compensated_sum, df_add, df_allsum
 
 __all__ = ["draw_momentum", "kinetic_energy", "map_parts", "user_normals"]
 

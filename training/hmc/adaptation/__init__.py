@@ -5,14 +5,14 @@ Pure functions over NamedTuple state (`schedule`, `dual_averaging`, `welford`,
 that combines them (`kernel.AdaptiveHMC`).
 """
 
-from training.adaptation.kernel import AdaptiveHMC, AdaptiveResults, InnerFactory
-from training.adaptation.options import (
+from training.hmc.adaptation.kernel import AdaptiveHMC, AdaptiveResults, InnerFactory
+from training.hmc.adaptation.options import (
     MASS_MATRICES,
     TRAJECTORIES,
     AdaptationError,
     AdaptationOptions,
 )
-from training.adaptation.schedule import Windows, stan_windows
+from training.hmc.adaptation.schedule import Windows, stan_windows
 
 __all__ = [
     "MASS_MATRICES",

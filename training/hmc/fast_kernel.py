@@ -8,7 +8,7 @@ evaluates value *and* gradient on every step, which costs a softplus over the wh
 Designed to run inside ``jax.shard_map`` over a user axis, like the reference kernel:
 - momenta for the sharded parts (U, u) are drawn per user from the seed folded with the
   global user index (so they do not depend on the device count), those for V, v from the
-  shared seed (identical on every device), see `training.momentum`;
+  shared seed (identical on every device), see `training.hmc.momenta`;
 - padded users get zero momentum, so they never move;
 - an optional diagonal inverse mass matrix M^-1 (per-part arrays without the chain axis,
   shared by the chains) preconditions the dynamics: momenta p ~ N(0, M), drift
@@ -37,8 +37,8 @@ from tensorflow_probability.substrates.jax.mcmc.metropolis_hastings import (
     MetropolisHastingsKernelResults,
 )
 
-from training.likelihood import DoubleFloat, FastTarget, State, df_sub, make_fast_target
-from training.momentum import draw_momentum, kinetic_energy, map_parts
+from training.hmc.fast_target import DoubleFloat, FastTarget, State, df_sub, make_fast_target
+from training.hmc.momenta import draw_momentum, kinetic_energy, map_parts
 
 __all__ = [
     "FastHMCResults",
@@ -75,7 +75,7 @@ def _per_chain(x: jax.Array, like: jax.Array) -> jax.Array:
 
 
 class FastHamiltonianMonteCarlo(TransitionKernel):
-    """HMC on a :class:`~training.likelihood.FastTarget`, identity or diagonal mass matrix.
+    """HMC on a :class:`~training.hmc.fast_target.FastTarget`, identity or diagonal mass matrix.
 
     ``num_leapfrog_steps`` may be a traced int32 (trajectory-length adaptation); it must
     then be the same on every device. ``inverse_mass_matrix``: None (identity) or one
