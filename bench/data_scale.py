@@ -105,7 +105,7 @@ def measure_slice(folder: Path, slice_users: int, likelihood: str) -> dict:
     from training.config import TrainConfig
     from training.data import load_source
     from training.memory import device_bytes
-    from training.mesh import make_mesh
+    from training.parallel.mesh import make_mesh
     from training.sampler import Segments, prepare
 
     data = load_source(str(folder))

@@ -33,13 +33,13 @@ def main() -> None:
     ap.add_argument("--likelihood", default="fast", choices=("fast", "reference"))
     args = ap.parse_args()
 
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     request_cpu_devices(args.devices)
     from training.config import TrainConfig
     from training.data import SyntheticSpec, generate
     from training.memory import device_bytes
-    from training.mesh import make_mesh
+    from training.parallel.mesh import make_mesh
     from training.sampler import Segments, prepare
 
     data = generate(

@@ -74,7 +74,7 @@ def ess_figures(result) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     request_cpu_devices(args.devices)
     import numpy as np

@@ -21,7 +21,7 @@ REDUCTIONS = ("psum", "ordered")
 
 def fixed_state(config: TrainConfig, data: WatchData) -> tuple[np.ndarray, ...]:
     """A seeded state of the reference shapes, with the user axis padded by zero rows."""
-    from training.mesh import padded_users
+    from training.parallel.mesh import padded_users
 
     rng = np.random.default_rng(11)
     c, n, m, d = config.num_chains, data.num_users, data.num_movies, config.latent_dim
@@ -44,10 +44,10 @@ def value_and_grad(config: TrainConfig, data: WatchData):
     from jax.sharding import PartitionSpec as P
 
     from training.hmc.model import make_model
-    from training.mesh import make_mesh, padded_users
-    from training.multihost import barrier, gather_to_primary, local_rows
     from training.names import AXIS
-    from training.reductions import reductions
+    from training.parallel.mesh import make_mesh, padded_users
+    from training.parallel.multihost import barrier, gather_to_primary, local_rows
+    from training.parallel.reductions import reductions
     from training.sampler import STATE_SPECS, Segments, prepare
 
     mesh = make_mesh(config.devices)
@@ -94,10 +94,10 @@ def value_and_grad(config: TrainConfig, data: WatchData):
 
 def main(argv: list[str]) -> int:
     address, processes, pid, local, out = argv
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     request_cpu_devices(int(local), exact=True)
-    from training.distributed import Cluster, initialize
+    from training.parallel.distributed import Cluster, initialize
 
     initialize(
         Cluster(

@@ -126,8 +126,8 @@ class _Stuck:
 @pytest.mark.parametrize("primary", [True, False])
 def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_path, primary):
     """Process 0 refuses; the others learn it from the broadcast instead of a version id."""
-    import training.distributed
-    import training.multihost
+    import training.parallel.distributed
+    import training.parallel.multihost
     import training.train
     from training.cli import build_parser
     from training.train_cli import config_from_args, fit_and_publish
@@ -139,8 +139,8 @@ def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_pat
         return text if primary else "!refused"
 
     monkeypatch.setattr(training.train, "train", lambda *a, **k: _Stuck() if primary else None)
-    monkeypatch.setattr(training.multihost, "broadcast_text", broadcast_text)
-    monkeypatch.setattr(training.distributed, "is_primary", lambda: primary)
+    monkeypatch.setattr(training.parallel.multihost, "broadcast_text", broadcast_text)
+    monkeypatch.setattr(training.parallel.distributed, "is_primary", lambda: primary)
     args = build_parser().parse_args(["train", "--preset", "smoke", "--store", str(tmp_path)])
     with pytest.raises(PublishRefused) as refused:
         fit_and_publish(args, config_from_args(args), data=None)

@@ -19,9 +19,10 @@ from training import checkpoint as ckpt
 from training.cli import main
 from training.config import TrainConfig, preset
 from training.data import SyntheticSpec, generate
-from training.distributed import Cluster, DistributedError, cluster_from
-from training.mesh import make_mesh, request_cpu_devices
-from training.multihost import (
+from training.names import AXIS
+from training.parallel.distributed import Cluster, DistributedError, cluster_from
+from training.parallel.mesh import make_mesh, request_cpu_devices
+from training.parallel.multihost import (
     agree_max_common,
     broadcast_text,
     chunk_rows,
@@ -30,8 +31,7 @@ from training.multihost import (
     local_block,
     local_rows,
 )
-from training.names import AXIS
-from training.reductions import ordered_sum, reductions
+from training.parallel.reductions import ordered_sum, reductions
 from training.sampler import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +223,7 @@ def test_auto_outside_a_cluster_says_what_to_give():
         "import os\n"
         "for k in list(os.environ):\n"
         "    if k.startswith(('SLURM_', 'OMPI_', 'JAX_COORD', 'TPU_')): del os.environ[k]\n"
-        "from training.distributed import Cluster, DistributedError, initialize\n"
+        "from training.parallel.distributed import Cluster, DistributedError, initialize\n"
         "try:\n    initialize(Cluster(mode='auto', init_timeout_s=5))\n"
         "except DistributedError as e:\n    print('refused:', e)\n"
     )

@@ -110,7 +110,7 @@ def test_samples_segments_must_cover_the_kept_draws(tmp_path):
 def test_fake_devices_can_only_be_requested_before_jax_starts(monkeypatch):
     import jax  # noqa: F401  (makes "already imported" certain)
 
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
     assert request_cpu_devices(4) is True

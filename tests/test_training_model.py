@@ -10,8 +10,8 @@ from jax.sharding import PartitionSpec as P
 
 from training.hmc.kernel_builder import momentum_distribution
 from training.hmc.model import make_model, unsharded_log_density
-from training.mesh import MeshError, make_mesh, padded_users
 from training.names import AXIS
+from training.parallel.mesh import MeshError, make_mesh, padded_users
 from training.sampler import STATE_SPECS
 
 NUM_USERS, NUM_MOVIES, DIM, CHAINS = 13, 7, 3, 2  # 13 users: padding on 2 and 8 devices

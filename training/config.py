@@ -50,7 +50,7 @@ class TrainConfig:
     segment_size: int = 50
     likelihood: Likelihood = "fast"
     # "ordered": cross-device sums in a fixed order, so samples are bit-identical for any
-    # split of the devices over processes (see training.reductions); "psum": the fastest.
+    # split of the devices over processes (see training.parallel.reductions); "psum": the fastest.
     reduction: Reduction = "psum"
     # Warmup adaptation (training.hmc.adaptation): over the first `num_adaptation_steps`
     # iterations, Stan's windowed schedule (initial fast buffer, doubling slow windows,

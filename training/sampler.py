@@ -35,10 +35,10 @@ from training.data import WatchData
 from training.hmc.kernel_builder import build_kernel
 from training.hmc.model import make_prior
 from training.hmc.momenta import user_normals
-from training.mesh import padded_users
-from training.multihost import LayoutError, global_array, local_rows
 from training.names import AXIS, STATE_NAMES
-from training.reductions import reductions
+from training.parallel.mesh import padded_users
+from training.parallel.multihost import LayoutError, global_array, local_rows
+from training.parallel.reductions import reductions
 
 Progress = Callable[[dict[str, Any]], None]
 

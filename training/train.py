@@ -29,8 +29,9 @@ from training.memory import (
     host_available_bytes,
     plan_memory,
 )
-from training.mesh import make_mesh, padded_users
-from training.multihost import (
+from training.names import AXIS, STATE_NAMES
+from training.parallel.mesh import make_mesh, padded_users
+from training.parallel.multihost import (
     GATHER_BYTES,
     agree_max_common,
     any_process,
@@ -39,7 +40,6 @@ from training.multihost import (
     local_block,
     local_rows,
 )
-from training.names import AXIS, STATE_NAMES
 from training.sampler import TRACE_NAMES, Progress, Segments, prepare
 from training.watchdog import Watchdog
 

@@ -35,9 +35,9 @@ from training.convergence import (
 )
 from training.data import DataError
 from training.data_flags import add_data_options, options_from_args
-from training.distributed import MODES, Cluster, DistributedError, cluster_from
 from training.gate_cli import add_gate_arguments, check_run_flags, thresholds_from_args
-from training.mesh import MeshError
+from training.parallel.distributed import MODES, Cluster, DistributedError, cluster_from
+from training.parallel.mesh import MeshError
 from training.summary import format_diagnostics, run_summary
 
 # CLI flag -> TrainConfig field (flags left unset keep the preset's value).
@@ -252,12 +252,12 @@ _REFUSED = "!refused"  # broadcast instead of a version id (ids never start with
 def _start_jax(args: argparse.Namespace, config, cluster: Cluster):
     """Fake CPU devices, then (for several processes) join the run; returns the config with
     `devices` defaulting to every device of every process."""
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     if cluster.enabled:
         if cluster.local_devices:
             request_cpu_devices(cluster.local_devices, exact=True)
-        from training.distributed import initialize
+        from training.parallel.distributed import initialize
 
         initialize(cluster)
         import jax
@@ -293,9 +293,9 @@ def fit_and_publish(
     multi-process run, and the version is None when `--stop-after` stopped the run early.
     """
     from training.checkpoint import checkpoint_dir, run_key
-    from training.distributed import is_primary
-    from training.multihost import broadcast_text
     from training.output import save_result
+    from training.parallel.distributed import is_primary
+    from training.parallel.multihost import broadcast_text
     from training.progress import ConsolePrinter, JsonlWriter, fan_out
     from training.train import train
 
@@ -377,8 +377,8 @@ def user_errors() -> tuple[type[Exception], ...]:
         CheckpointError,
         DistributedError,
     )
-    if "jax" in sys.modules:  # training.multihost imports JAX
-        from training.multihost import LayoutError
+    if "jax" in sys.modules:  # training.parallel.multihost imports JAX
+        from training.parallel.multihost import LayoutError
 
         errors += (LayoutError,)
     return errors

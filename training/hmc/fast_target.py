@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from training.reductions import ordered_sum
+from training.parallel.reductions import ordered_sum
 
 __all__ = [
     "DoubleFloat",
@@ -177,7 +177,7 @@ class FastTarget(NamedTuple):
     Use inside ``shard_map`` (``axis_name`` = the user mesh axis) or unsharded
     (``axis_name=None``). Values are the full psum'd target, identical on every device;
     gradients are local for U, u and psum'd (total) for V, v. With ``ordered``, the V, v
-    gradients are summed in a fixed device order instead (`training.reductions`), so they
+    gradients are summed in a fixed device order instead (`training.parallel.reductions`), so they
     are bit-identical however the devices are spread over processes.
     """
 
@@ -357,7 +357,7 @@ def make_fast_target(
 ) -> FastTarget:
     """Build the fast target for this device's ``watch_block`` [n, M] and ``user_mask`` [n].
 
-    ``reduction``: "psum" (fastest) or "ordered" (device-order sums, see `training.reductions`).
+    ``reduction``: "psum" (fastest) or "ordered" (device-order sums, see `training.parallel.reductions`).
     """
     if prior_scale <= 0:
         raise LikelihoodShapeError(f"prior_scale must be positive, got {prior_scale}")

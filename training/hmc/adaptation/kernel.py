@@ -58,7 +58,7 @@ from training.hmc.adaptation.mass_matrix import regularized_inverse_mass, unit_i
 from training.hmc.adaptation.options import AdaptationOptions
 from training.hmc.adaptation.schedule import window_flags
 from training.hmc.adaptation.welford import WelfordState, welford_init, welford_update
-from training.reductions import device_sum
+from training.parallel.reductions import device_sum
 
 __all__ = ["AdaptiveHMC", "AdaptiveResults", "InnerFactory"]
 

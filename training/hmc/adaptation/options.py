@@ -34,7 +34,7 @@ class AdaptationOptions:
     - ``target_accept_prob`` in (0, 1); ``adapt_step_size=False`` keeps the initial step
       size (NumPyro's option of that name);
     - ``windows``: Stan's (initial fast buffer, first slow window, terminal fast buffer);
-    - ``reduction``: "psum" or "ordered" for the cross-device sums (`training.reductions`).
+    - ``reduction``: "psum" or "ordered" for the cross-device sums (`training.parallel.reductions`).
 
     Raises `AdaptationError` for an invalid value.
     """
