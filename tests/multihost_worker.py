@@ -48,7 +48,7 @@ def value_and_grad(config: TrainConfig, data: WatchData):
     from training.parallel.mesh import make_mesh, padded_users
     from training.parallel.multihost import barrier, gather_to_primary, local_rows
     from training.parallel.reductions import reductions
-    from training.sampler import STATE_SPECS, Segments, prepare
+    from training.run.segments import STATE_SPECS, Segments, prepare
 
     mesh = make_mesh(config.devices)
     shape = (padded_users(data.num_users, config.devices), data.num_movies)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from training.config import ConfigError
-from training.convergence import (
+from training.run.gate import (
     PUBLISH_REFUSED_EXIT_CODE,
     PublishRefused,
     Thresholds,
@@ -128,7 +128,7 @@ def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_pat
     """Process 0 refuses; the others learn it from the broadcast instead of a version id."""
     import training.parallel.distributed
     import training.parallel.multihost
-    import training.train
+    import training.run.train
     from training.cli import build_parser
     from training.train_cli import config_from_args, fit_and_publish
 
@@ -138,7 +138,7 @@ def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_pat
         sent.append(text)
         return text if primary else "!refused"
 
-    monkeypatch.setattr(training.train, "train", lambda *a, **k: _Stuck() if primary else None)
+    monkeypatch.setattr(training.run.train, "train", lambda *a, **k: _Stuck() if primary else None)
     monkeypatch.setattr(training.parallel.multihost, "broadcast_text", broadcast_text)
     monkeypatch.setattr(training.parallel.distributed, "is_primary", lambda: primary)
     args = build_parser().parse_args(["train", "--preset", "smoke", "--store", str(tmp_path)])

@@ -7,7 +7,7 @@ import pytest
 
 from training.config import preset
 from training.data import SyntheticSpec, generate
-from training.diagnostics import (
+from training.run.diagnostics import (
     chain_stats,
     diagnose,
     divergent,

@@ -15,7 +15,6 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from training import checkpoint as ckpt
 from training.cli import main
 from training.config import TrainConfig, preset
 from training.data import SyntheticSpec, generate
@@ -32,7 +31,8 @@ from training.parallel.multihost import (
     local_rows,
 )
 from training.parallel.reductions import ordered_sum, reductions
-from training.sampler import prepare
+from training.run import checkpoint as ckpt
+from training.run.segments import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,7 +206,7 @@ def test_checkpoint_parts_keep_the_last_two_and_refuse_other_layouts(tmp_path):
 
 def test_watchdog_exits_a_stuck_process_with_code_3():
     code = (
-        "import time; from training.watchdog import Watchdog\n"
+        "import time; from training.run.watchdog import Watchdog\n"
         "with Watchdog(0.2, what='segment 0..20'):\n    time.sleep(30)\n"
     )
     proc = subprocess.run(
@@ -214,7 +214,7 @@ def test_watchdog_exits_a_stuck_process_with_code_3():
     )
     assert proc.returncode == 3
     assert "segment 0..20 did not finish within 0.2 s" in proc.stderr
-    ok = "from training.watchdog import Watchdog\nwith Watchdog(5, what='x'):\n    pass\n"
+    ok = "from training.run.watchdog import Watchdog\nwith Watchdog(5, what='x'):\n    pass\n"
     assert subprocess.run([sys.executable, "-c", ok], cwd=ROOT, timeout=20).returncode == 0
 
 

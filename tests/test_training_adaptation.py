@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import checkpoint as ckpt
 from training.cli import build_parser
 from training.config import TrainConfig
 from training.data import SyntheticSpec, generate
-from training.train import train
+from training.run import checkpoint as ckpt
+from training.run.train import train
 from training.train_cli import config_from_args
 
 # 21 users on 2 devices: one padded user row. 40 burn-in iterations, 32 adapting: Stan's
@@ -56,7 +56,7 @@ def test_a_run_reports_what_the_warmup_adapted(uninterrupted):
     assert steps.shape == (50,) and steps.min() >= 1 and steps.max() <= 50
     d = uninterrupted.diagnostics["adaptation"]
     assert d["mass_matrix"] == "diagonal" and d["trajectory"] == "chees"
-    summary = uninterrupted.diagnostics["mass_matrix"]  # training.diagnostics' summary
+    summary = uninterrupted.diagnostics["mass_matrix"]  # training.run.diagnostics' summary
     assert summary["kind"] == "diagonal"
     assert summary["parts"]["user_bias"]["max"] == pytest.approx(
         float(inverse_mass["user_bias"].max())

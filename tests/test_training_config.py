@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import checkpoint as ckpt
 from training.config import PRESETS, ConfigError, TrainConfig, preset
+from training.run import checkpoint as ckpt
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_progress_lines_and_jsonl(tmp_path):
     import io
     import json
 
-    from training.progress import ConsolePrinter, JsonlWriter, fan_out
+    from training.run.progress import ConsolePrinter, JsonlWriter, fan_out
 
     payload = {
         "phase": "burnin", "iteration": 10, "total": 40, "leapfrog_per_s": 12.5,
@@ -145,7 +145,7 @@ def test_divergent_proposals_count_as_rejections_in_the_acceptance():
     import numpy as np
 
     from training.data import SyntheticSpec, generate
-    from training.diagnostics import diagnose
+    from training.run.diagnostics import diagnose
 
     config = preset("smoke").replace(num_burnin_steps=2, num_results=2)
     lar = np.array([[np.nan, 0.0], [0.0, np.log(0.5)], [0.0, 0.0], [np.log(0.5), 0.0]])

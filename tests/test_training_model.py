@@ -12,7 +12,7 @@ from training.hmc.kernel_builder import momentum_distribution
 from training.hmc.model import make_model, unsharded_log_density
 from training.names import AXIS
 from training.parallel.mesh import MeshError, make_mesh, padded_users
-from training.sampler import STATE_SPECS
+from training.run.segments import STATE_SPECS
 
 NUM_USERS, NUM_MOVIES, DIM, CHAINS = 13, 7, 3, 2  # 13 users: padding on 2 and 8 devices
 PRIOR_SCALE = 1.5

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from training.memory import MemoryWarning
+    from training.run.memory import MemoryWarning
 
     show_data_warnings(MemoryWarning)
     try:

@@ -12,8 +12,8 @@ import math
 import sys
 from typing import Any
 
-from training.convergence import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
 from training.data_flags import options_from_args
+from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
 from training.train_cli import add_train_arguments, configure, fit_and_publish, user_errors
 
 REPORT_FILE = "evaluation/report.json"

@@ -11,7 +11,7 @@ import math
 import os
 
 from training.config import ConfigError
-from training.convergence import PUBLISH_REFUSED_EXIT_CODE, Thresholds
+from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, Thresholds
 
 __all__ = ["GATE_ENV", "add_gate_arguments", "check_run_flags", "thresholds_from_args"]
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from common.jobspec import PROGRESS_RATES
 from training.adaptation_cli import ADAPTATION_OVERRIDES, add_adaptation_arguments
-from training.checkpoint import CheckpointError
 from training.config import (
     LIKELIHOODS,
     MATMUL_PRECISIONS,
@@ -27,18 +26,19 @@ from training.config import (
     ConfigError,
     preset,
 )
-from training.convergence import (
-    PUBLISH_REFUSED_EXIT_CODE,
-    PublishRefused,
-    assess,
-    check_publishable,
-)
 from training.data import DataError
 from training.data_flags import add_data_options, options_from_args
 from training.gate_cli import add_gate_arguments, check_run_flags, thresholds_from_args
 from training.parallel.distributed import MODES, Cluster, DistributedError, cluster_from
 from training.parallel.mesh import MeshError
-from training.summary import format_diagnostics, run_summary
+from training.run.checkpoint import CheckpointError
+from training.run.gate import (
+    PUBLISH_REFUSED_EXIT_CODE,
+    PublishRefused,
+    assess,
+    check_publishable,
+)
+from training.run.run_summary import format_diagnostics, run_summary
 
 # CLI flag -> TrainConfig field (flags left unset keep the preset's value).
 _OVERRIDES = {
@@ -292,12 +292,12 @@ def fit_and_publish(
     Returns (version id, TrainResult); the result is None on processes other than 0 of a
     multi-process run, and the version is None when `--stop-after` stopped the run early.
     """
-    from training.checkpoint import checkpoint_dir, run_key
-    from training.output import save_result
     from training.parallel.distributed import is_primary
     from training.parallel.multihost import broadcast_text
-    from training.progress import ConsolePrinter, JsonlWriter, fan_out
-    from training.train import train
+    from training.run.checkpoint import checkpoint_dir, run_key
+    from training.run.progress import ConsolePrinter, JsonlWriter, fan_out
+    from training.run.publishing import save_result
+    from training.run.train import train
 
     sinks = [
         ConsolePrinter(),
@@ -385,7 +385,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.job_progress import (
+    from training.run.job_reporting import (
         INTERRUPTED_EXIT_CODE,
         BoundaryStop,
         JobInterrupted,

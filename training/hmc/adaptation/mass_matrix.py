@@ -6,7 +6,7 @@ the posterior covariance; a diagonal one is each coordinate's posterior variance
 a small constant: (n / (n + 5)) * var + 1e-3 * (5 / (n + 5)). NumPyro and BlackJAX do the
 same. Inverse mass matrices here are tuples of arrays shaped like the state parts without
 the chain axis (U [n, D], u [n], V [M, D], v [M]); padded users keep 1 (their momenta are
-zero in the fast kernel and move nothing in the reference one). `training.diagnostics.
+zero in the fast kernel and move nothing in the reference one). `training.run.diagnostics.
 mass_matrix_summary` summarizes an adapted one for the diagnostics.
 """
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from storage.posterior import publish_posterior
-from training.plots import trace_plot_png
-from training.train import TrainResult
+from training.run.trace_plots import trace_plot_png
+from training.run.train import TrainResult
 
 PLOT_NAME = "plots/trace.png"
 
@@ -31,7 +31,7 @@ def save_result(
     convergence: Mapping[str, Any] | None = None,
 ) -> str:
     """Publish `result` (samples, traces, diagnostics, plots, any extra files) with its
-    convergence verdict (`training.convergence.assess`); returns the new version id."""
+    convergence verdict (`training.run.gate.assess`); returns the new version id."""
     return publish_posterior(
         store_dir,
         samples=result.samples,

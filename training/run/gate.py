@@ -1,6 +1,6 @@
 """The publish gate: is a run converged (flag it), and did its chains move at all (refuse)?
 
-Two checks on a run's diagnostics (`training.diagnostics.diagnose`):
+Two checks on a run's diagnostics (`training.run.diagnostics.diagnose`):
 
 - `assess`: the convergence verdict stored in every version's manifest. A run is
   converged when the log-likelihood's rank-normalized split R-hat, the median and the

@@ -18,17 +18,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from common.jobspec import PROGRESS_RATES
-from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import WatchData
-from training.diagnostics import acceptance, diagnose
-from training.memory import (
-    MemoryPlan,
-    check_fits,
-    compare_with_xla,
-    host_available_bytes,
-    plan_memory,
-)
 from training.names import AXIS, STATE_NAMES
 from training.parallel.mesh import make_mesh, padded_users
 from training.parallel.multihost import (
@@ -40,8 +31,17 @@ from training.parallel.multihost import (
     local_block,
     local_rows,
 )
-from training.sampler import TRACE_NAMES, Progress, Segments, prepare
-from training.watchdog import Watchdog
+from training.run import checkpoint as ckpt
+from training.run.diagnostics import acceptance, diagnose
+from training.run.memory import (
+    MemoryPlan,
+    check_fits,
+    compare_with_xla,
+    host_available_bytes,
+    plan_memory,
+)
+from training.run.segments import TRACE_NAMES, Progress, Segments, prepare
+from training.run.watchdog import Watchdog
 
 
 class TrainResult(NamedTuple):
@@ -208,10 +208,10 @@ def train(
     (for tests and time-boxed jobs) stops once that many iterations are done and returns
     None, leaving the checkpoint to resume from. `segment_timeout_s` bounds each segment
     (run, gather, checkpoint) in wall-clock seconds: past it, the process exits (see
-    `training.watchdog`). In a multi-process run, processes other than 0 return None and
+    `training.run.watchdog`). In a multi-process run, processes other than 0 return None and
     never call `progress`; user draws reach process 0 in chunks of `gather_bytes`.
 
-    Before anything is built, the memory the run needs is planned (`training.memory`): a
+    Before anything is built, the memory the run needs is planned (`training.run.memory`): a
     run that does not fit raises `MemoryPlanError`; the plan goes to `progress` with the
     first "compile" payload (`sizes`), and XLA's own figures join it in the diagnostics.
 
