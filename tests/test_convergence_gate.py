@@ -129,8 +129,8 @@ def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_pat
     import training.parallel.distributed
     import training.parallel.multihost
     import training.run.train
-    from training.cli import build_parser
-    from training.train_cli import config_from_args, fit_and_publish
+    from training.cli.main import build_parser
+    from training.cli.train import config_from_args, fit_and_publish
 
     sent: list[str | None] = []
 

@@ -18,7 +18,7 @@ from tests.movielens_files import (
     write_ml1m,
     write_ml10m_zip,
 )
-from training.cli import main as training_main
+from training.cli.main import main as training_main
 from training.data import DataError, DataWarning, LoadOptions, load_source
 
 

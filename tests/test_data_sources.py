@@ -15,7 +15,7 @@ from tests.movielens_files import (
     write_ml1m_zip,
     write_ml100k,
 )
-from training.cli import main as training_main
+from training.cli.main import main as training_main
 from training.data import DataError, SyntheticSpec, generate, load_source, parse_synthetic
 
 

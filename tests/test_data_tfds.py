@@ -21,7 +21,7 @@ import pytest
 
 from tests.movielens_files import ML1M_RATINGS
 from tests.tfds_files import prepare_movielens, write_grouplens
-from training.cli import main as training_main
+from training.cli.main import main as training_main
 from training.data import DataError, WatchData, load_source
 from training.data.tfds import choose_reader, read_tfds
 from training.data.tfds import reader as tfds_reader
@@ -322,7 +322,7 @@ def test_cli_data_reads_tfds_with_and_without_the_cache(prepared, tmp_path, caps
 
 
 def test_cli_train_and_evaluate_take_no_cache():
-    from training.cli import build_parser
+    from training.cli.main import build_parser
 
     for command in ("train", "evaluate"):
         args = build_parser().parse_args([command, "--data", f"tfds:{ML1M}", "--no-cache"])

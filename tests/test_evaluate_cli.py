@@ -7,9 +7,9 @@ import json
 import pytest
 
 from storage.posterior import open_posterior
-from training.cli import main as training_main
+from training.cli.evaluate import REPORT_FILE
+from training.cli.main import main as training_main
 from training.data import load_source
-from training.evaluate_cli import REPORT_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -126,7 +126,7 @@ def test_a_run_records_its_sizes_and_xla_agrees(tmp_path):
 
 
 def test_train_refuses_a_run_that_does_not_fit_with_exit_2(tmp_path, monkeypatch, capsys):
-    from training.cli import main as training_main
+    from training.cli.main import main as training_main
 
     monkeypatch.setenv("SHARDLENS_MEMORY_BUDGET", "64K")
     argv = ["train", "--preset", "smoke", "--store", str(tmp_path / "store")]

@@ -15,7 +15,7 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from training.cli import main
+from training.cli.main import main
 from training.config import TrainConfig, preset
 from training.data import SyntheticSpec, generate
 from training.names import AXIS

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.cli import main
+from training.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,7 +134,7 @@ def test_non_finite_and_out_of_range_flags_exit_2_before_jax_is_imported():
     ]
     script = (
         "import json, sys\n"
-        "from training.cli import main\n"
+        "from training.cli.main import main\n"
         "codes = [main(['train', '--preset', 'smoke', '--store', sys.argv[1], *f])"
         " for f in json.loads(sys.argv[2])]\n"
         "print(json.dumps({'codes': codes, 'jax': 'jax' in sys.modules}))\n"

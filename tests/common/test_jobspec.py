@@ -18,7 +18,7 @@ from common.jobspec import (
     RUN_FLAGS,
 )
 from storage.jobs import JobStore
-from training.cli import build_parser
+from training.cli.main import build_parser
 from training.config import PRESETS
 
 # One valid value per job config key (a bool is a switch).

@@ -12,9 +12,9 @@ import math
 import sys
 from typing import Any
 
-from training.data_flags import options_from_args
+from training.cli.data_flags import options_from_args
+from training.cli.train import add_train_arguments, configure, fit_and_publish, user_errors
 from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
-from training.train_cli import add_train_arguments, configure, fit_and_publish, user_errors
 
 REPORT_FILE = "evaluation/report.json"
 

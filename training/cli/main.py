@@ -9,10 +9,10 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from training.cli.data_flags import add_data_options, options_from_args, show_data_warnings
+from training.cli.evaluate import add_evaluate
+from training.cli.train import add_no_cache, add_train
 from training.data import DataError, format_summary, load_source, summarize
-from training.data_flags import add_data_options, options_from_args, show_data_warnings
-from training.evaluate_cli import add_evaluate
-from training.train_cli import add_no_cache, add_train
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}

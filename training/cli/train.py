@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.jobspec import PROGRESS_RATES
-from training.adaptation_cli import ADAPTATION_OVERRIDES, add_adaptation_arguments
+from training.cli.adaptation_flags import ADAPTATION_OVERRIDES, add_adaptation_arguments
+from training.cli.data_flags import add_data_options, options_from_args
+from training.cli.gate_flags import add_gate_arguments, check_run_flags, thresholds_from_args
 from training.config import (
     LIKELIHOODS,
     MATMUL_PRECISIONS,
@@ -27,8 +29,6 @@ from training.config import (
     preset,
 )
 from training.data import DataError
-from training.data_flags import add_data_options, options_from_args
-from training.gate_cli import add_gate_arguments, check_run_flags, thresholds_from_args
 from training.parallel.distributed import MODES, Cluster, DistributedError, cluster_from
 from training.parallel.mesh import MeshError
 from training.run.checkpoint import CheckpointError
