@@ -17,8 +17,12 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage.settings import StoreSettings
+
 STORE_ENV = "SHARDLENS_STORE_DIR"
 DEFAULT_STORE = Path("var/store")
+DATA_ENV = "SHARDLENS_DATA_DIR"
+DEFAULT_DATA = Path("var/data")
 
 VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{4}$")
 _TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
@@ -27,9 +31,9 @@ TRASH_PREFIX = ".trash-"
 LATEST = "latest"
 
 
-def default_store_dir() -> Path:
-    """`$SHARDLENS_STORE_DIR`, or `./var/store`."""
-    value = os.environ.get(STORE_ENV, "").strip()
+def default_store_dir(settings: StoreSettings | None = None) -> Path:
+    """`$SHARDLENS_STORE_DIR` (or its line in `.env`), or `./var/store`."""
+    value = ((settings or StoreSettings()).store_dir or "").strip()
     return Path(value) if value else DEFAULT_STORE
 
 

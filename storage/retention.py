@@ -11,6 +11,7 @@ from pathlib import Path
 
 from storage import fsio, layout
 from storage.errors import StoreError
+from storage.settings import StoreSettings
 
 KEEP_ENV = "SHARDLENS_KEEP_VERSIONS"
 DEFAULT_KEEP = 5
@@ -18,9 +19,10 @@ DEFAULT_KEEP = 5
 FOREIGN_TEMP_TTL_S = 24 * 3600
 
 
-def default_keep() -> int:
-    """`$SHARDLENS_KEEP_VERSIONS`, or 5."""
-    value = os.environ.get(KEEP_ENV, "").strip()
+def default_keep(settings: StoreSettings | None = None) -> int:
+    """`$SHARDLENS_KEEP_VERSIONS` (or its line in `.env`), or 5; StoreError when it is not
+    a whole number of at least 1."""
+    value = ((settings or StoreSettings()).keep_versions or "").strip()
     if not value:
         return DEFAULT_KEEP
     try:

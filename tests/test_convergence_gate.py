@@ -126,11 +126,10 @@ class _Stuck:
 @pytest.mark.parametrize("primary", [True, False])
 def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_path, primary):
     """Process 0 refuses; the others learn it from the broadcast instead of a version id."""
-    import training.parallel.distributed
-    import training.parallel.multihost
-    import training.run.train
+    import training.run.fit
+    from training.cli.gate_flags import thresholds_from_args
     from training.cli.main import build_parser
-    from training.cli.train import config_from_args, fit_and_publish
+    from training.cli.train import config_from_args, settings_from_args
 
     sent: list[str | None] = []
 
@@ -138,12 +137,18 @@ def test_every_process_of_a_refused_multi_process_run_fails(monkeypatch, tmp_pat
         sent.append(text)
         return text if primary else "!refused"
 
-    monkeypatch.setattr(training.run.train, "train", lambda *a, **k: _Stuck() if primary else None)
-    monkeypatch.setattr(training.parallel.multihost, "broadcast_text", broadcast_text)
-    monkeypatch.setattr(training.parallel.distributed, "is_primary", lambda: primary)
+    fit = training.run.fit
+    monkeypatch.setattr(fit, "train", lambda *a, **k: _Stuck() if primary else None)
+    monkeypatch.setattr(fit, "broadcast_text", broadcast_text)
+    monkeypatch.setattr(fit, "is_primary", lambda: primary)
     args = build_parser().parse_args(["train", "--preset", "smoke", "--store", str(tmp_path)])
     with pytest.raises(PublishRefused) as refused:
-        fit_and_publish(args, config_from_args(args), data=None)
+        fit.fit_and_publish(
+            settings_from_args(args),
+            config_from_args(args),
+            data=None,  # type: ignore[arg-type]
+            thresholds=thresholds_from_args(args),
+        )
     if primary:
         assert sent == ["!refused"] and "chains 0, 1 accepted none" in str(refused.value)
     else:

@@ -13,7 +13,8 @@ import sys
 from typing import Any
 
 from training.cli.data_flags import options_from_args
-from training.cli.train import add_train_arguments, configure, fit_and_publish, user_errors
+from training.cli.gate_flags import thresholds_from_args
+from training.cli.train import add_train_arguments, configure, settings_from_args, user_errors
 from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
 
 REPORT_FILE = "evaluation/report.json"
@@ -55,8 +56,10 @@ def _finite(value: Any) -> Any:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    run = settings_from_args(args)
     try:
         config = configure(args)
+        thresholds = thresholds_from_args(args)
         from training.data import load_source
         from training.evaluation import evaluate_posterior, holdout_split
         from training.evaluation.plots import evaluation_pngs
@@ -64,10 +67,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         data = load_source(
             config.data,
-            data_root=args.data_root,
+            data_root=run.data_root,
             options=options_from_args(args),
-            store=args.store,
-            use_cache=not args.no_cache,
+            store=run.store,
+            use_cache=run.use_cache,
         )
         split = holdout_split(data, fraction=args.holdout, strategy=args.split, seed=config.seed)
         tie_warning = describe_ties(split.ties, scored_users=int(split.scored_users.size))
@@ -87,7 +90,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             reports.append(report)
             return {**evaluation_pngs(evaluation), REPORT_FILE: json.dumps(report).encode()}
 
-        version, _ = fit_and_publish(args, config, split.train, extra_files=evaluation_files)
+        from training.run.fit import fit_and_publish
+
+        version, _ = fit_and_publish(
+            run, config, split.train, thresholds=thresholds, extra_files=evaluation_files
+        )
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -101,7 +108,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"published version {version} with its evaluation to {args.store}")
+    print(f"published version {version} with its evaluation to {run.store}")
     print(f"{'ranker':<16}{'HR@10':>8}{'Recall@20':>11}{'NDCG@10':>9}")
     for name, m in report["rankers"].items():
         print(f"{name:<16}{m['hr@10']:>8.3f}{m['recall@20']:>11.3f}{m['ndcg@10']:>9.3f}")

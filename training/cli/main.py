@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -13,18 +12,20 @@ from training.cli.data_flags import add_data_options, options_from_args, show_da
 from training.cli.evaluate import add_evaluate
 from training.cli.train import add_no_cache, add_train
 from training.data import DataError, format_summary, load_source, summarize
+from training.settings import run_settings
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
+    run = run_settings(store=args.store, data_root=args.data_root, use_cache=not args.no_cache)
     data = load_source(
         args.source,
-        data_root=args.data_root,
+        data_root=run.data_root,
         options=options_from_args(args),
-        store=args.store,
-        use_cache=not args.no_cache,
+        store=run.store,
+        use_cache=run.use_cache,
     )
     summary = summarize(data)
     if args.json:
@@ -51,15 +52,13 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--data-root",
-        default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
         help="folder holding named datasets ml-1m(.zip), ml-25m(.zip), ..., and the cache of "
-        "parsed tfds data (env SHARDLENS_DATA_DIR)",
+        "parsed tfds data (env SHARDLENS_DATA_DIR, default var/data)",
     )
     p.add_argument(
         "--store",
-        default=os.environ.get("SHARDLENS_STORE_DIR", "var/store"),
         help="posterior store: holds the tfds cache when the data root is read-only "
-        "(env SHARDLENS_STORE_DIR)",
+        "(env SHARDLENS_STORE_DIR, default var/store)",
     )
     add_no_cache(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")

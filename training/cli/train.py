@@ -10,13 +10,9 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import traceback
-from collections.abc import Callable, Mapping
-from typing import Any
 
-from common.jobspec import PROGRESS_RATES
 from training.cli.adaptation_flags import ADAPTATION_OVERRIDES, add_adaptation_arguments
 from training.cli.data_flags import add_data_options, options_from_args
 from training.cli.gate_flags import add_gate_arguments, check_run_flags, thresholds_from_args
@@ -36,9 +32,9 @@ from training.run.gate import (
     PUBLISH_REFUSED_EXIT_CODE,
     PublishRefused,
     assess,
-    check_publishable,
 )
 from training.run.run_summary import format_diagnostics, run_summary
+from training.settings import RunSettings, run_settings
 
 # CLI flag -> TrainConfig field (flags left unset keep the preset's value).
 _OVERRIDES = {
@@ -105,14 +101,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--data-root",
-        default=os.environ.get("SHARDLENS_DATA_DIR", "var/data"),
-        help="folder holding named datasets and the tfds cache (env SHARDLENS_DATA_DIR)",
+        help="folder holding named datasets and the tfds cache (env SHARDLENS_DATA_DIR, "
+        "default var/data)",
     )
     add_no_cache(p)
     p.add_argument("--devices", type=int, help="devices on the mesh (fake CPU devices on CPU)")
     p.add_argument(
         "--store",
-        default=os.environ.get("SHARDLENS_STORE_DIR", "var/store"),
         help="posterior store folder (env SHARDLENS_STORE_DIR, default var/store)",
     )
     p.add_argument("--resume", action="store_true", help="continue from this run's checkpoint")
@@ -143,7 +138,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     add_adaptation_arguments(p)
     p.add_argument(
         "--progress-jsonl",
-        default=os.environ.get("SHARDLENS_PROGRESS_JSONL"),
         help="append one JSON progress line per segment here (env SHARDLENS_PROGRESS_JSONL)",
     )
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
@@ -245,10 +239,6 @@ def config_from_args(args: argparse.Namespace):
     return base.replace(**{field: getattr(args, flag) for flag, field in _OVERRIDES.items()})
 
 
-_IDLE = dict.fromkeys(PROGRESS_RATES)
-_REFUSED = "!refused"  # broadcast instead of a version id (ids never start with "!")
-
-
 def _start_jax(args: argparse.Namespace, config, cluster: Cluster):
     """Fake CPU devices, then (for several processes) join the run; returns the config with
     `devices` defaulting to every device of every process."""
@@ -278,85 +268,6 @@ def configure(args: argparse.Namespace):
     return _start_jax(args, config, cluster).validate()
 
 
-def fit_and_publish(
-    args: argparse.Namespace,
-    config,
-    data,
-    *,
-    extra_files: Callable[[Any], Mapping[str, bytes]] | None = None,
-    extra_progress: Callable[[dict[str, Any]], None] | None = None,
-    on_boundary: Callable[[int], None] | None = None,
-):
-    """Train on `data`, publish the result (with `extra_files(result)`), drop the checkpoint.
-
-    Returns (version id, TrainResult); the result is None on processes other than 0 of a
-    multi-process run, and the version is None when `--stop-after` stopped the run early.
-    """
-    from training.parallel.distributed import is_primary
-    from training.parallel.multihost import broadcast_text
-    from training.run.checkpoint import checkpoint_dir, run_key
-    from training.run.progress import ConsolePrinter, JsonlWriter, fan_out
-    from training.run.publishing import save_result
-    from training.run.train import train
-
-    sinks = [
-        ConsolePrinter(),
-        JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None,
-        extra_progress,
-    ]
-    progress = fan_out(sinks if is_primary() else [])
-    result = train(
-        config,
-        data,
-        store_dir=args.store,
-        resume=args.resume,
-        run_id=args.run_id,
-        progress=progress,
-        stop_after=args.stop_after,
-        segment_timeout_s=args.segment_timeout,
-        on_boundary=on_boundary,
-    )
-    version = refusal = None
-    if result is not None:
-        try:
-            reasons = check_publishable(result.diagnostics, force=args.force_publish)
-        except PublishRefused as e:
-            refusal = e
-        else:
-            if reasons:
-                print(
-                    "warning: publishing anyway (--force-publish), flagged as unconverged: "
-                    + "; ".join(reasons),
-                    file=sys.stderr,
-                )
-            progress(
-                {
-                    "phase": "saving",
-                    "iteration": config.total_iterations,
-                    "total": config.total_iterations,
-                    **_IDLE,
-                }
-            )
-            files = extra_files(result) if extra_files else None
-            verdict = assess(result.diagnostics, thresholds_from_args(args))
-            version = save_result(args.store, result, extra_files=files, convergence=verdict)
-    # Also a barrier: the other processes finish once process 0 has published (or refused).
-    version = broadcast_text(_REFUSED if refusal else version) or None
-    if refusal is not None:
-        raise refusal
-    if version == _REFUSED:
-        raise PublishRefused(
-            "process 0 refused to publish the run (its chains did not move); see its output"
-        )
-    if version is not None and not args.keep_checkpoint:
-        # Every process: with a store not shared by all hosts, each removes its parts.
-        fingerprint = config.fingerprint(data.fingerprint())
-        shutil.rmtree(
-            checkpoint_dir(args.store, run_key(fingerprint, args.run_id)), ignore_errors=True
-        )
-    return version, result
-
-
 def _exit_now(code: int) -> int:
     """In a multi-process run, leave at once on failure: waiting in JAX's shutdown barrier
     for peers that are blocked in a collective would only delay the failure; the peers
@@ -384,6 +295,25 @@ def user_errors() -> tuple[type[Exception], ...]:
     return errors
 
 
+def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    """The run's settings: the flags of `train`/`evaluate` over `SHARDLENS_*` and `.env`."""
+    return run_settings(
+        store=args.store,
+        data_root=args.data_root,
+        use_cache=not args.no_cache,
+        resume=args.resume,
+        run_id=args.run_id,
+        keep_checkpoint=args.keep_checkpoint,
+        progress_jsonl=args.progress_jsonl,
+        stop_after=args.stop_after,
+        segment_timeout_s=args.segment_timeout,
+        force_publish=args.force_publish,
+        job_id=getattr(args, "job_id", None),
+        jobs_db=getattr(args, "jobs_db", None),
+        outcome_file=getattr(args, "outcome_file", None),
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from training.run.job_reporting import (
         INTERRUPTED_EXIT_CODE,
@@ -396,24 +326,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     # With --job-id (the server's job runner): progress and the final status go to the job
     # record (with --outcome-file: to that file). Always: SIGTERM stops the run at a segment
     # boundary, after its checkpoint (every process at the same one), publishing nothing.
+    run = settings_from_args(args)
     reporter = reporter_for(
-        args.job_id, db_path=args.jobs_db, store_dir=args.store, outcome_file=args.outcome_file
+        run.job_id, db_path=run.jobs_db, store_dir=run.store, outcome_file=run.outcome_file
     )
     try:
         config = configure(args)
+        thresholds = thresholds_from_args(args)
         from training.data import load_source
+        from training.run.fit import fit_and_publish
 
         data = load_source(
             config.data,
-            data_root=args.data_root,
+            data_root=run.data_root,
             options=options_from_args(args),
-            store=args.store,
-            use_cache=not args.no_cache,
+            store=run.store,
+            use_cache=run.use_cache,
         )
         version, result = fit_and_publish(
-            args,
+            run,
             config,
             data,
+            thresholds=thresholds,
             extra_progress=reporter,
             on_boundary=BoundaryStop(reporter.stop if reporter else install_sigterm_handler()),
         )
@@ -457,11 +391,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result is None:
         print(f"process {_process()} done; process 0 published version {version}")
         return 0
-    convergence = assess(result.diagnostics, thresholds_from_args(args))
+    convergence = assess(result.diagnostics, thresholds)
     if args.json:
         print(json.dumps(run_summary(version, result, convergence), default=float))
     else:
-        print(f"published version {version} to {args.store}")
+        print(f"published version {version} to {run.store}")
         print(format_diagnostics(result.diagnostics, convergence))
     return 0
 
