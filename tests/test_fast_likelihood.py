@@ -11,7 +11,8 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from tests.fast_helpers import AXIS, pad_users, random_problem, reference_log_prob, user_mesh
-from training.hmc.fast_target import compensated_sum, df_sub, make_fast_target
+from training.hmc.double_float import compensated_sum, df_sub
+from training.hmc.fast_target import make_fast_target
 
 USERS, MOVIES, DIM, CHAINS = 13, 9, 3, 2
 STATE_SPECS = (P(None, AXIS), P(None, AXIS), P(), P())

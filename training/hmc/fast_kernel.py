@@ -37,7 +37,8 @@ from tensorflow_probability.substrates.jax.mcmc.metropolis_hastings import (
     MetropolisHastingsKernelResults,
 )
 
-from training.hmc.fast_target import DoubleFloat, FastTarget, State, df_sub, make_fast_target
+from training.hmc.double_float import DoubleFloat, df_sub
+from training.hmc.fast_target import FastTarget, PartArrays, make_fast_target
 from training.hmc.momenta import draw_momentum, kinetic_energy, map_parts
 
 __all__ = [
@@ -56,10 +57,10 @@ class FastHMCResults(NamedTuple):
 
     target_log_prob: jax.Array  # [C] float32, = round(hi + lo)
     target_log_prob_lo: jax.Array  # [C] float32 remainder: exact value is the sum of both
-    grads_target_log_prob: State
+    grads_target_log_prob: PartArrays
     step_size: Any
     num_leapfrog_steps: jax.Array
-    final_momentum: State  # p at the trajectory's end (ChEES reads the velocity M^-1 p)
+    final_momentum: PartArrays  # p at the trajectory's end (ChEES reads the velocity M^-1 p)
 
 
 def _broadcast_step(step_size: Any, n_parts: int) -> list[jax.Array]:
@@ -123,7 +124,7 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         return self._parameters["num_leapfrog_steps"]
 
     @property
-    def inverse_mass_matrix(self) -> State | None:
+    def inverse_mass_matrix(self) -> PartArrays | None:
         return self._parameters["inverse_mass_matrix"]
 
     @property
@@ -219,7 +220,7 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         )
 
     # -- internals ----------------------------------------------------------------------
-    def _parts(self, state: Any) -> State:
+    def _parts(self, state: Any) -> PartArrays:
         parts = jax.tree_util.tree_leaves(state)
         if len(parts) != 4:
             raise FastHMCError(
@@ -235,7 +236,7 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
         return tuple(parts)
 
     def _results(
-        self, value: DoubleFloat, grads: State, step_size: Any, momentum: State
+        self, value: DoubleFloat, grads: PartArrays, step_size: Any, momentum: PartArrays
     ) -> FastHMCResults:
         return FastHMCResults(
             target_log_prob=value.hi,
@@ -246,7 +247,7 @@ class FastHamiltonianMonteCarlo(TransitionKernel):
             final_momentum=momentum,
         )
 
-    def _leapfrog(self, x: State, p: State, grads: State, eps: list[jax.Array]):
+    def _leapfrog(self, x: PartArrays, p: PartArrays, grads: PartArrays, eps: list[jax.Array]):
         """L leapfrog steps; L-1 gradient-only evaluations, the last fused with the value."""
         # Drift by eps M^-1 p: the per-coordinate factors are computed once per trajectory.
         inv_mass = self.inverse_mass_matrix

@@ -35,91 +35,24 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from training.hmc.double_float import DoubleFloat, compensated_sum, df_add, df_allsum
 from training.parallel.reductions import ordered_sum
 
 __all__ = [
-    "DoubleFloat",
     "FastTarget",
-    "State",
+    "LikelihoodShapeError",
+    "PartArrays",
     "WatchBlocks",
-    "compensated_sum",
-    "df_add",
-    "df_allsum",
-    "df_sub",
     "make_fast_target",
     "make_watch_blocks",
 ]
 
-State = tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+PartArrays = tuple[jax.Array, jax.Array, jax.Array, jax.Array]
 """(user_embeddings [C,n,D], user_bias [C,n], movie_embeddings [C,M,D], movie_bias [C,M])."""
 
 
 class LikelihoodShapeError(ValueError):
     """The watch block, mask or state shapes do not fit together."""
-
-
-# ---------------------------------------------------------------------------------------
-# Double-float (hi, lo) arithmetic in float32.
-
-
-class DoubleFloat(NamedTuple):
-    """An unevaluated sum ``hi + lo`` of two float32 arrays (about 48 significant bits)."""
-
-    hi: jax.Array
-    lo: jax.Array
-
-    def value(self) -> jax.Array:
-        """The float32 rounding of ``hi + lo``."""
-        return self.hi + self.lo
-
-
-def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Knuth's error-free transform: ``a + b == s + e`` exactly."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, e
-
-
-def _renormalize(hi: jax.Array, lo: jax.Array) -> DoubleFloat:
-    s, e = _two_sum(hi, lo)
-    return DoubleFloat(s, e)
-
-
-def df_add(x: DoubleFloat, y: DoubleFloat) -> DoubleFloat:
-    """``x + y`` in double-float arithmetic."""
-    s, e = _two_sum(x.hi, y.hi)
-    return _renormalize(s, e + (x.lo + y.lo))
-
-
-def df_sub(x: DoubleFloat, y: DoubleFloat) -> DoubleFloat:
-    """``x - y`` in double-float arithmetic."""
-    return df_add(x, DoubleFloat(-y.hi, -y.lo))
-
-
-def compensated_sum(x: jax.Array, axis: int = -1) -> DoubleFloat:
-    """Sum ``x`` along ``axis`` as a double-float pair (pairwise two-sum tree)."""
-    x = jnp.moveaxis(x, axis, -1)
-    n = x.shape[-1]
-    size = 1 << max(0, math.ceil(math.log2(max(n, 1))))
-    if size != n:
-        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, size - n)])
-    hi, lo = x, jnp.zeros_like(x)
-    while hi.shape[-1] > 1:
-        a, b = hi[..., 0::2], hi[..., 1::2]
-        hi, e = _two_sum(a, b)
-        lo = lo[..., 0::2] + lo[..., 1::2] + e
-    return _renormalize(hi[..., 0], lo[..., 0])
-
-
-def df_allsum(x: DoubleFloat, axis_name: str | None) -> DoubleFloat:
-    """Sum a per-device pair over ``axis_name``; bit-identical on every device."""
-    if axis_name is None:
-        return x
-    his = lax.all_gather(x.hi, axis_name)
-    los = lax.all_gather(x.lo, axis_name)
-    total = compensated_sum(his, axis=0)
-    return _renormalize(total.hi, total.lo + jnp.sum(los, axis=0))
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,7 +158,7 @@ class FastTarget(NamedTuple):
         movies = -0.5 / s**2 * (jnp.sum(movie_emb**2, -1) + movie_bias**2) + k * const
         return users, movies
 
-    def _prior_grads(self, state: Sequence[jax.Array]) -> State:
+    def _prior_grads(self, state: Sequence[jax.Array]) -> PartArrays:
         mask = self.user_mask[: state[0].shape[-2]]
         inv = -1.0 / self.prior_scale**2
         return (
@@ -285,7 +218,7 @@ class FastTarget(NamedTuple):
         total = df_allsum(local, self.axis_name)
         return df_add(total, compensated_sum(prior_movies, axis=-1))
 
-    def _grads_from(self, gva: jax.Array, gua_blocks: jax.Array, state) -> State:
+    def _grads_from(self, gva: jax.Array, gua_blocks: jax.Array, state) -> PartArrays:
         n = self._user_rows(state)
         d = state[0].shape[-1]
         gua = self._unblock(gua_blocks, n)
@@ -311,12 +244,12 @@ class FastTarget(NamedTuple):
         _, out = self._scan(state, value=True, grad=False)
         return self._value_from_rows(out["rows"], state)
 
-    def grad(self, state: Sequence[jax.Array]) -> State:
+    def grad(self, state: Sequence[jax.Array]) -> PartArrays:
         """Gradient of the full target w.r.t. (U, u, V, v); no log density computed."""
         gva, out = self._scan(state, value=False, grad=True)
         return self._grads_from(gva, out["gua"], state)
 
-    def log_prob_and_grad(self, state: Sequence[jax.Array]) -> tuple[DoubleFloat, State]:
+    def log_prob_and_grad(self, state: Sequence[jax.Array]) -> tuple[DoubleFloat, PartArrays]:
         """Value and gradient from one pass over the logits."""
         gva, out = self._scan(state, value=True, grad=True)
         return self._value_from_rows(out["rows"], state), self._grads_from(gva, out["gua"], state)

@@ -28,7 +28,7 @@ tfed = tfp.experimental.distribute
 Root = tfed.JointDistributionCoroutine.Root
 
 
-class State(NamedTuple):
+class ChainState(NamedTuple):
     """The chain state; leading dims are [chains]. U and u hold this device's user block."""
 
     user_embeddings: jax.Array
@@ -69,7 +69,7 @@ def _prior_fn(*, local_users: int, num_movies: int, dim: int, scale: float, user
     return u_emb, u_bias, m_emb, m_bias
 
 
-def logits(state: State | tuple) -> jax.Array:
+def logits(state: ChainState | tuple) -> jax.Array:
     """U V^T + u + v, [..., users, movies]."""
     u_emb, u_bias, m_emb, m_bias = state
     return (
@@ -122,7 +122,7 @@ def make_model(
 
 
 def unsharded_log_density(
-    state: State | tuple, watch: jax.Array, *, prior_scale: float = 1.0
+    state: ChainState | tuple, watch: jax.Array, *, prior_scale: float = 1.0
 ) -> jax.Array:
     """Reference log p(U, u, V, v, W) on the full, unpadded matrix, in plain JAX. [chains...]"""
     u_emb, u_bias, m_emb, m_bias = state

@@ -18,12 +18,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from training.hmc.fast_target import DoubleFloat, State, compensated_sum, df_add, df_allsum
+from training.hmc.double_float import DoubleFloat, compensated_sum, df_add, df_allsum
+from training.hmc.fast_target import PartArrays
 
 __all__ = ["draw_momentum", "kinetic_energy", "map_parts", "user_normals"]
 
 
-def map_parts(f: Callable[[Any, Any], Any], a: Sequence[Any], b: Sequence[Any]) -> State:
+def map_parts(f: Callable[[Any, Any], Any], a: Sequence[Any], b: Sequence[Any]) -> PartArrays:
     """Apply ``f`` part-wise to two (U, u, V, v) tuples."""
     return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3]))
 
@@ -54,7 +55,7 @@ def draw_momentum(
     *,
     axis_name: str | None,
     inverse_mass_matrix: Sequence[jax.Array] | None = None,
-) -> State:
+) -> PartArrays:
     """Momenta ~ N(0, M) for (U, u, V, v): per user for U, u (zero for padded users),
     shared for V, v. M is the identity, or diag(1 / ``inverse_mass_matrix``) given per part
     without the chain axis."""
