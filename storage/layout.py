@@ -7,6 +7,11 @@
   versions/.tmp-<pid>-<host>-<hex>/  a version being written (never read; gc removes dead)
   versions/.trash-<id>-<hex>/ a version being deleted by gc
   pins/<id>/<pid>-<host>-<hex>      a live process uses version <id>
+  checkpoints/<run-key>/      a training run's checkpoint (training.run.checkpoint)
+  jobs.sqlite3                job records (storage.jobs)
+  jobs/runner.lock            held by the one job runner of this store
+  jobs/<job-id>.log           a job's output
+  jobs/<job-id>/              a cluster job's batch script, progress lines and outcome
 """
 
 from __future__ import annotations
@@ -51,6 +56,34 @@ def lock_path(store: Path) -> Path:
 
 def latest_path(store: Path) -> Path:
     return store / LATEST
+
+
+def checkpoints_dir(store: str | Path) -> Path:
+    """Where training runs keep their checkpoints, one folder per run key."""
+    return Path(store) / "checkpoints"
+
+
+def jobs_db_path(store: str | Path) -> Path:
+    """The job database of this store."""
+    return Path(store) / "jobs.sqlite3"
+
+
+def jobs_dir(store: str | Path) -> Path:
+    """Job logs, the runner lock and cluster jobs' files."""
+    return Path(store) / "jobs"
+
+
+def job_log_path(store: str | Path, job_id: str) -> Path:
+    return jobs_dir(store) / f"{job_id}.log"
+
+
+def runner_lock_path(store: str | Path) -> Path:
+    return jobs_dir(store) / "runner.lock"
+
+
+def job_files_dir(store: str | Path, job_id: str) -> Path:
+    """A cluster job's batch script, progress lines and outcome file."""
+    return jobs_dir(store) / job_id
 
 
 def is_version_id(name: str) -> bool:

@@ -10,6 +10,7 @@ from common.sources import (
     SourceError,
     parse_synthetic_options,
 )
+from storage.layout import DEFAULT_DATA
 from training.data.errors import DataError
 from training.data.generic import INTERACTION_SUFFIXES, read_interactions
 from training.data.grouplens import read_grouplens
@@ -81,7 +82,7 @@ def load_source(
         )
     if source == "synthetic" or source.startswith("synthetic:"):
         return generate(parse_synthetic(source))
-    root = Path(data_root) if data_root is not None else Path("var/data")
+    root = Path(data_root) if data_root is not None else DEFAULT_DATA
     if source.startswith("tfds:"):
         roots = [root] + ([Path(store)] if store is not None else [])
         return read_tfds(source.removeprefix("tfds:"), cache_roots=roots if use_cache else ())

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from storage.layout import checkpoints_dir
 from training.names import STATE_NAMES
 
 _STATE_FILE = "state.npz"
@@ -55,7 +56,7 @@ def run_key(fingerprint: str, run_id: str | None = None) -> str:
 
 
 def checkpoint_dir(store_dir: str | Path, key: str) -> Path:
-    return Path(store_dir) / "checkpoints" / key
+    return checkpoints_dir(store_dir) / key
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:

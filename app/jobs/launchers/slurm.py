@@ -35,6 +35,7 @@ from app.jobs.logs import log_path, tail_lines
 from common.jobspec import RUN_FLAGS
 from storage.job_outcome import Outcome, OutcomeError, read_outcome
 from storage.jobs import Job, JobStore
+from storage.layout import job_files_dir
 
 __all__ = ["SlurmHandle", "SlurmLauncher", "job_files"]
 
@@ -44,7 +45,7 @@ log = logging.getLogger("shardlens.jobs")
 def job_files(store_dir: Path, job_id: str) -> dict[str, Path]:
     """Where a Slurm job's files live in the store: its batch script, progress lines and
     outcome (the log is `app.jobs.logs.log_path`)."""
-    folder = store_dir / "jobs" / job_id
+    folder = job_files_dir(store_dir, job_id)
     return {
         "script": folder / "job.sbatch",
         "progress": folder / "progress.jsonl",
