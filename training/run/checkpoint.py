@@ -16,14 +16,13 @@ they all hold (`shard_iterations`). Only process 0 writes `samples-*.npz`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from storage.fsio import atomic_write
 from storage.layout import checkpoints_dir
 from training.names import STATE_NAMES
 
@@ -61,16 +60,7 @@ def checkpoint_dir(store_dir: str | Path, key: str) -> Path:
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
 
 
 def save_samples(directory: Path, start: int, samples: dict[str, np.ndarray]) -> None:
