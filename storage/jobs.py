@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common.jobspec import PROGRESS_FIELDS
+from common.jsonable import jsonable
 from storage import layout
 from storage.job_record import (
     FINISHED,
@@ -224,13 +225,13 @@ class JobStore:
         running job. Returns False, changing nothing, when the job is not running."""
         fields = {k: progress[k] for k in PROGRESS_FIELDS if k in progress}
         if progress.get("sizes"):
-            fields["sizes"] = json.dumps(progress["sizes"], default=_plain)
+            fields["sizes"] = json.dumps(jsonable(progress["sizes"]))
         sets = "".join(f"{k} = ?, " for k in fields)
         with self._connect() as conn:
             cursor = conn.execute(
                 f"UPDATE jobs SET {sets}updated_at = ? WHERE id = ? AND status = 'running'",
                 (
-                    *(v if k == "sizes" else _plain(v) for k, v in fields.items()),
+                    *(v if k == "sizes" else jsonable(v) for k, v in fields.items()),
                     time.time(),
                     job_id,
                 ),
@@ -302,13 +303,6 @@ def _check_status(status: str) -> str:
     if status not in STATUSES:
         raise JobError(f"unknown job status {status!r}; use one of {STATUSES}")
     return status
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and the like as plain Python numbers for sqlite3."""
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
 
 
 def default_db_path(store_dir: str | Path) -> Path:

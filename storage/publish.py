@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from common.jsonable import jsonable
 from storage import files as F
 from storage import fsio, layout
 from storage import manifest as mf
@@ -231,9 +232,9 @@ def publish_posterior(
         raise StoreError(str(exc)) from None
     trace_arrays = _check_extras(traces, files)
     try:
-        config_json = mf.jsonable(config)
-        diagnostics_json = mf.jsonable(diagnostics)
-        convergence_json = None if convergence is None else mf.jsonable(convergence)
+        config_json = jsonable(config)
+        diagnostics_json = jsonable(diagnostics)
+        convergence_json = None if convergence is None else jsonable(convergence)
     except TypeError as exc:
         raise StoreError(f"config, diagnostics and convergence must be JSON-like: {exc}") from exc
     why = None if convergence_json is None else check_record(convergence_json)
@@ -312,7 +313,7 @@ def _commit(
                 "source": data.source,
                 "fingerprint": data.fingerprint(),
                 "num_watches": data.num_watches,
-                "loading": mf.jsonable(getattr(data, "report", {}) or {}),
+                "loading": jsonable(getattr(data, "report", {}) or {}),
             },
             "ids": {"users": id_kind(data.user_ids), "movies": id_kind(data.movie_ids)},
             "shapes": {**shapes._asdict(), "samples": shapes.samples},

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
+from common.jsonable import jsonable
 from training.cli.data_flags import options_from_args
 from training.cli.gate_flags import thresholds_from_args
 from training.cli.train import add_train_arguments, configure, settings_from_args, user_errors
@@ -44,17 +44,6 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_evaluate)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: report undefined figures as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     run = settings_from_args(args)
     try:
@@ -80,7 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         def evaluation_files(result) -> dict[str, bytes]:
             evaluation = evaluate_posterior(result.samples, split, full=data, seed=config.seed)
-            report = _finite(evaluation.report)
+            report = jsonable(evaluation.report)  # JSON has no NaN: undefined figures are null
             report["split"].update(
                 {"strategy": args.split, "fraction": args.holdout, "seed": config.seed}
             )
