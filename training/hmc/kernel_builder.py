@@ -1,4 +1,4 @@
-"""The one place that builds the per-device HMC kernel for a `TrainConfig`.
+"""The one place that builds the per-device HMC kernel from its `KernelParams`.
 
 Both samplers run inside `jax.shard_map` under `training.hmc.adaptation.AdaptiveHMC` (step
 size, diagonal mass matrix, trajectory length); only the inner kernel differs:
@@ -13,22 +13,21 @@ size, diagonal mass matrix, trajectory length); only the inner kernel differs:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from tensorflow_probability.substrates import jax as tfp
 
-from training.config import ConfigError, TrainConfig
+from training.config import ConfigError
 from training.hmc.adaptation import AdaptationOptions, AdaptiveHMC
 from training.hmc.fast_kernel import FastHamiltonianMonteCarlo
 from training.hmc.fast_target import make_fast_target
 from training.hmc.model import make_model
 from training.names import AXIS
 
-__all__ = ["adaptation_options", "build_kernel", "momentum_distribution"]
+__all__ = ["KernelParams", "build_kernel", "momentum_distribution"]
 
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
@@ -73,16 +72,27 @@ def momentum_distribution(
     )
 
 
-def _inner_factory(config: TrainConfig, watch: jax.Array, user_mask: jax.Array):
+class KernelParams(NamedTuple):
+    """What the per-device kernel depends on (a `TrainConfig` carries more)."""
+
+    likelihood: str  # "fast" (hand-written target) or "reference" (the TFP model)
+    num_chains: int
+    latent_dim: int
+    prior_scale: float
+    reduction: str  # cross-device sums: "psum" or "ordered"
+    adaptation: AdaptationOptions
+
+
+def _inner_factory(params: KernelParams, watch: jax.Array, user_mask: jax.Array):
     local_users, num_movies = watch.shape
-    if config.likelihood == "fast":
+    if params.likelihood == "fast":
         # Built once per compiled segment; each iteration only wraps it in a new kernel.
         target = make_fast_target(
             watch,
             user_mask,
-            prior_scale=config.prior_scale,
+            prior_scale=params.prior_scale,
             axis_name=AXIS,
-            reduction=config.reduction,
+            reduction=params.reduction,
         )
 
         def make_fast(step_size, num_leapfrog_steps, inverse_mass_matrix):
@@ -90,16 +100,16 @@ def _inner_factory(config: TrainConfig, watch: jax.Array, user_mask: jax.Array):
                 target,
                 step_size=step_size,
                 num_leapfrog_steps=num_leapfrog_steps,
-                num_chains=config.num_chains,
+                num_chains=params.num_chains,
                 inverse_mass_matrix=inverse_mass_matrix,
             )
 
         return make_fast
-    if config.likelihood == "reference":
+    if params.likelihood == "reference":
         model = make_model(
             num_movies=num_movies,
-            latent_dim=config.latent_dim,
-            prior_scale=config.prior_scale,
+            latent_dim=params.latent_dim,
+            prior_scale=params.prior_scale,
             user_mask=user_mask,
         )
         observed = watch.astype(jnp.float32)
@@ -113,40 +123,24 @@ def _inner_factory(config: TrainConfig, watch: jax.Array, user_mask: jax.Array):
                 step_size,
                 num_leapfrog_steps,
                 momentum_distribution=momentum_distribution(
-                    num_chains=config.num_chains,
+                    num_chains=params.num_chains,
                     local_users=local_users,
                     num_movies=num_movies,
-                    latent_dim=config.latent_dim,
+                    latent_dim=params.latent_dim,
                     inverse_mass_matrix=inverse_mass_matrix,
                 ),
             )
 
         return make_reference
-    raise ConfigError(f"unknown likelihood {config.likelihood!r}")
+    raise ConfigError(f"unknown likelihood {params.likelihood!r}")
 
 
-def build_kernel(config: TrainConfig, *, watch: jax.Array, user_mask: jax.Array) -> AdaptiveHMC:
-    """The adaptive kernel for this device's watch rows [n, M] and user mask [n]; call it
-    inside the device map. The inner HMC flavour is ``config.likelihood``."""
+def build_kernel(params: KernelParams, *, watch: jax.Array, user_mask: jax.Array) -> AdaptiveHMC:
+    """The adaptive kernel for this device's watch rows [n, M] (int8) and user mask [n];
+    call it inside the device map. The inner HMC flavour is ``params.likelihood``."""
     return AdaptiveHMC(
-        _inner_factory(config, watch, user_mask),
-        adaptation_options(config),
+        _inner_factory(params, watch, user_mask),
+        params.adaptation,
         user_mask=user_mask,
         axis_name=AXIS,
-    )
-
-
-def adaptation_options(config: TrainConfig) -> AdaptationOptions:
-    """The adaptation settings of a training config."""
-    return AdaptationOptions(
-        initial_step_size=float(np.float32(config.step_size)),
-        num_leapfrog_steps=config.num_leapfrog_steps,
-        num_adaptation_steps=config.num_adaptation_steps,
-        mass_matrix=config.mass_matrix,
-        trajectory=config.trajectory,
-        step_size_jitter=config.step_size_jitter,
-        target_accept_prob=config.target_accept_prob,
-        windows=(config.adapt_init_buffer, config.adapt_window, config.adapt_term_buffer),
-        max_leapfrog_steps=config.max_leapfrog_steps,
-        reduction=config.reduction,
     )

@@ -14,10 +14,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from training.config import TrainConfig
-from training.hmc.kernel_builder import build_kernel
+from training.hmc.adaptation import AdaptationOptions
+from training.hmc.kernel_builder import KernelParams, build_kernel
 from training.hmc.model import make_prior
 from training.hmc.momenta import user_normals
 from training.names import AXIS
@@ -67,6 +69,34 @@ def _log_prior(config: TrainConfig, state, user_mask) -> jax.Array:
         user_mask=user_mask,
     )
     return prior.log_prob(tuple(state))
+
+
+def kernel_params(config: TrainConfig) -> KernelParams:
+    """The kernel's parameters out of a training config."""
+    return KernelParams(
+        likelihood=config.likelihood,
+        num_chains=config.num_chains,
+        latent_dim=config.latent_dim,
+        prior_scale=config.prior_scale,
+        reduction=config.reduction,
+        adaptation=adaptation_options(config),
+    )
+
+
+def adaptation_options(config: TrainConfig) -> AdaptationOptions:
+    """The adaptation settings of a training config."""
+    return AdaptationOptions(
+        initial_step_size=float(np.float32(config.step_size)),
+        num_leapfrog_steps=config.num_leapfrog_steps,
+        num_adaptation_steps=config.num_adaptation_steps,
+        mass_matrix=config.mass_matrix,
+        trajectory=config.trajectory,
+        step_size_jitter=config.step_size_jitter,
+        target_accept_prob=config.target_accept_prob,
+        windows=(config.adapt_init_buffer, config.adapt_window, config.adapt_term_buffer),
+        max_leapfrog_steps=config.max_leapfrog_steps,
+        reduction=config.reduction,
+    )
 
 
 def _program_key(config: TrainConfig, problem: Problem, mesh) -> tuple:
@@ -135,7 +165,7 @@ class Program:
         config = self.config
         with jax.default_matmul_precision(config.matmul_precision):
             state = list(initial_state(config, key, user_mask, num_movies=watch.shape[1]))
-            kernel = build_kernel(config, watch=watch, user_mask=user_mask)
+            kernel = build_kernel(kernel_params(config), watch=watch, user_mask=user_mask)
             results = kernel.bootstrap_results(state)
         # Kernel results hold distributions whose shapes are validated on unflattening, so
         # they cross the map boundary as flat leaves; the structure is kept on the host.
@@ -145,7 +175,7 @@ class Program:
     def _segment_per_device(self, state, stacked, watch, user_mask, key, start, *, length):
         config = self.config
         with jax.default_matmul_precision(config.matmul_precision):
-            kernel = build_kernel(config, watch=watch, user_mask=user_mask)
+            kernel = build_kernel(kernel_params(config), watch=watch, user_mask=user_mask)
             results = self._unstack(stacked)
 
             def body(carry, i):
