@@ -1,7 +1,7 @@
 """The sharded log density and its gradient at a fixed state, on whatever mesh is up.
 
 `python -m tests.multihost_worker ADDRESS NUM_PROCESSES PROCESS_ID LOCAL_DEVICES OUT` is
-one process of a multi-process run (tests/test_multihost.py starts them); process 0 writes
+one process of a multi-process run (tests/training/parallel/test_multihost.py starts them); process 0 writes
 OUT (.npz). The test calls `value_and_grad` itself on a single-process mesh to compare.
 """
 

@@ -34,7 +34,7 @@ from training.parallel.reductions import ordered_sum, reductions
 from training.run import checkpoint as ckpt
 from training.run.segments import prepare
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_flags_win_over_shardlens_env_over_jax_env():

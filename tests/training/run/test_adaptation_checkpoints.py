@@ -1,6 +1,6 @@
 """Training runs with warmup adaptation: what a run reports, exact resume with the
 adaptation state in the checkpoint, and the flags (the reference sampler's adaptation is
-checked in test_training_sampler.py)."""
+checked in test_segments.py)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from storage.posterior import list_versions, open_posterior, publish_posterior
 from tests.app_helpers import app_settings
 from training.data.watch import build_watch_data
 
-FIXTURE = Path(__file__).parent / "fixtures" / "store_v1"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"
 V1_USERS = ["405", "-5", "9007199254740993", "7"]  # factorized order; 2**53 + 1 is exact
 
 

@@ -17,7 +17,7 @@ from tensorflow_probability.substrates import jax as tfp
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_installed_versions_match_the_pins():

@@ -12,7 +12,7 @@ import pytest
 
 from training.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _published(store: Path, version: str) -> dict[str, np.ndarray]:

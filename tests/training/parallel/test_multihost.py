@@ -29,7 +29,7 @@ from training.run.train import train
 # running two processes takes minutes; the checks below do not depend on speed.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PROCESSES, LOCAL_DEVICES = 2, 4
 HEARTBEAT_S = 5  # the killed run's; the others get more, so load never fails them
 WORK_S = 600  # the most a run may take to start, reach a point or finish, under load
