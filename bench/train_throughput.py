@@ -26,7 +26,7 @@ the logits of a few (user, movie) pairs.
     python bench/train_throughput.py --devices 1 --impl baseline,fast,fast-diag \
         --baseline-fast /work/main/training/hmc/fast_kernel.py --segments 8
 
-Preset mode (``--preset NAME``): runs the project's own training job (``training.run.train``)
+Preset mode (``--preset NAME``): runs the project's own training job (``training.run.loop``)
 with that preset once per sampler in ``--impl`` and prints, from the run's diagnostics, the
 ESS per second of the identifiable quantities (the log-likelihood and the logits of 50 fixed
 (user, movie) pairs) with R-hat. The preset's data is used when it can be loaded (``ml-1m``
@@ -471,7 +471,7 @@ def run_preset(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
     from training.config import preset
     from training.data import DataError, load_source
-    from training.run.train import train
+    from training.run.loop import train
 
     base = preset(args.preset)
     source = args.data or base.data

@@ -1,6 +1,6 @@
 """ESS per gradient of a fixed trajectory length against ChEES, with many chains.
 
-Runs the training job (``training.run.train``, the fast sampler, diagonal mass matrix) on a
+Runs the training job (``training.run.loop``, the fast sampler, diagonal mass matrix) on a
 small synthetic problem once per trajectory setting, same data, seed and schedule, and
 prints for each the effective sample size of the identifiable quantities (the
 log-likelihood; the minimum and median over 50 fixed (user, movie) pair logits) per 1,000
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from training.config import TrainConfig
     from training.data import SyntheticSpec, generate
-    from training.run.train import train
+    from training.run.loop import train
 
     spec = SyntheticSpec(
         num_users=args.users, num_movies=args.movies, latent_dim=args.dim, seed=args.seed

@@ -14,7 +14,7 @@ from storage.convergence import Convergence, read_convergence
 from storage.errors import CorruptVersionError, NoPosteriorError, StoreError
 from storage.posterior import VersionInfo, gc, list_versions, open_posterior
 from storage.retention import default_keep
-from storage.settings import StoreSettings
+from storage.store_settings import StoreSettings
 from storage.verify import check_files, read_manifest
 
 EXIT_OK, EXIT_CORRUPT, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3

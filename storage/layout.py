@@ -22,7 +22,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from storage.settings import StoreSettings
+from storage.store_settings import StoreSettings
 
 STORE_ENV = "SHARDLENS_STORE_DIR"
 DEFAULT_STORE = Path("var/store")

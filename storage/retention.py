@@ -11,7 +11,7 @@ from pathlib import Path
 
 from storage import fsio, layout
 from storage.errors import StoreError
-from storage.settings import StoreSettings
+from storage.store_settings import StoreSettings
 
 KEEP_ENV = "SHARDLENS_KEEP_VERSIONS"
 DEFAULT_KEEP = 5

@@ -12,7 +12,7 @@ from training.cli.data_flags import add_data_options, options_from_args, show_da
 from training.cli.evaluate import add_evaluate
 from training.cli.train import add_no_cache, add_train
 from training.data import DataError, format_summary, load_source, summarize
-from training.settings import run_settings
+from training.run_settings import run_settings
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}

@@ -30,7 +30,7 @@ from training.run.gate import (
     assess,
 )
 from training.run.run_summary import format_diagnostics, run_summary
-from training.settings import RunSettings, run_settings
+from training.run_settings import RunSettings, run_settings
 
 __all__ = [
     "add_no_cache",

@@ -19,7 +19,7 @@ import numpy as np
 
 from common.sources import synthetic_size_problem
 from training.data.errors import DataError
-from training.data.genres import GENRES
+from training.data.genre_mapping import GENRES
 from training.data.watch import SyntheticTruth, WatchData, build_watch_data
 
 _ADJECTIVES = (

@@ -15,10 +15,10 @@ from training.parallel.distributed import is_primary
 from training.parallel.multihost import broadcast_text
 from training.run.checkpoint import checkpoint_dir, run_key
 from training.run.gate import PublishRefused, Thresholds, assess, check_publishable
+from training.run.loop import train
 from training.run.progress import ConsolePrinter, JsonlWriter, fan_out
 from training.run.publishing import save_result
-from training.run.train import train
-from training.settings import RunSettings
+from training.run_settings import RunSettings
 
 __all__ = ["fit_and_publish"]
 

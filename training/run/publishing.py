@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from storage.posterior import publish_posterior
+from training.run.loop import TrainResult
 from training.run.trace_plots import trace_plot_png
-from training.run.train import TrainResult
 
 PLOT_NAME = "plots/trace.png"
 

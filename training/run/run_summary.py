@@ -9,7 +9,7 @@ __all__ = ["format_diagnostics", "run_summary"]
 
 def run_summary(version: str, result: Any, convergence: dict[str, Any]) -> dict[str, Any]:
     """The `--json` summary: version, data, config, shapes, diagnostics and the verdict.
-    `result` is a `training.run.train.TrainResult`."""
+    `result` is a `training.run.loop.TrainResult`."""
     return {
         "version": version,
         "data": result.data.source,

@@ -23,7 +23,7 @@ import pytest
 from tests import multihost_worker as worker
 from training.config import preset
 from training.data import load_source
-from training.run.train import train
+from training.run.loop import train
 
 # Generous limits: on a loaded machine (CI, a training beside it) starting, compiling and
 # running two processes takes minutes; the checks below do not depend on speed.

@@ -12,7 +12,7 @@ from training.cli.train import config_from_args
 from training.config import TrainConfig
 from training.data import SyntheticSpec, generate
 from training.run import checkpoint as ckpt
-from training.run.train import train
+from training.run.loop import train
 
 # 21 users on 2 devices: one padded user row. 40 burn-in iterations, 32 adapting: Stan's
 # schedule scaled down to a fast buffer of 4, one slow window 4..28, a fast buffer of 3.

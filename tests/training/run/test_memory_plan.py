@@ -106,7 +106,7 @@ def test_a_run_records_its_sizes_and_xla_agrees(tmp_path):
     """The plan reaches progress before compiling; XLA's figures join it afterwards, within
     20% at a shape where the dense blocks dominate."""
     from training.data import SyntheticSpec, generate
-    from training.run.train import train
+    from training.run.loop import train
 
     data = generate(SyntheticSpec(num_users=1024, num_movies=1000, latent_dim=2, seed=0))
     config = TrainConfig(

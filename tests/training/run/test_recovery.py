@@ -8,7 +8,7 @@ import pytest
 from training.config import TrainConfig
 from training.data import SyntheticSpec, generate
 from training.run.diagnostics import pair_logits, probe_pairs
-from training.run.train import train
+from training.run.loop import train
 
 CORRELATION_THRESHOLD = 0.9  # posterior-mean vs true watch probabilities
 TARGET_ACCEPTANCE = 0.75  # TFP DualAveragingStepSizeAdaptation's default target_accept_prob

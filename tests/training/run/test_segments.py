@@ -8,7 +8,7 @@ import pytest
 from training.config import TrainConfig
 from training.data import SyntheticSpec, generate
 from training.run import checkpoint as ckpt
-from training.run.train import train
+from training.run.loop import train
 
 # 21 users on 2 devices: one padded user row.
 DATA = generate(SyntheticSpec(num_users=21, num_movies=15, latent_dim=2, seed=3))

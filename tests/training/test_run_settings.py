@@ -15,7 +15,7 @@ from storage.retention import default_keep
 from tests.storage_helpers import publish_small
 from training.cli.main import build_parser
 from training.cli.train import settings_from_args
-from training.settings import RunSettings, TrainingEnvironment, run_settings
+from training.run_settings import RunSettings, TrainingEnvironment, run_settings
 
 
 @pytest.fixture
