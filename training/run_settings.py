@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from storage.layout import DEFAULT_DATA, DEFAULT_STORE
+from storage.store_settings import SHARDLENS_ENV
 
 __all__ = ["RunSettings", "TrainingEnvironment", "run_settings"]
 
@@ -21,14 +22,7 @@ __all__ = ["RunSettings", "TrainingEnvironment", "run_settings"]
 class TrainingEnvironment(BaseSettings):
     """The `SHARDLENS_*` variables the training commands read (or `.env`; empty = unset)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SHARDLENS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        env_ignore_empty=True,
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = SHARDLENS_ENV
 
     store_dir: Path = DEFAULT_STORE
     data_dir: Path = DEFAULT_DATA

@@ -7,10 +7,13 @@ import sys
 import warnings
 from typing import Any, TextIO
 
+from training.data import load_source
 from training.data.errors import DataWarning
 from training.data.options import ID_TYPES, LoadOptions
+from training.data.watch import WatchData
+from training.run_settings import RunSettings
 
-__all__ = ["add_data_options", "options_from_args", "show_data_warnings"]
+__all__ = ["add_data_options", "load_from_args", "options_from_args", "show_data_warnings"]
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -85,3 +88,15 @@ def show_data_warnings(*also: type[Warning], stream: TextIO | None = None) -> No
     warnings.showwarning = show
     for category in categories:
         warnings.simplefilter("always", category)
+
+
+def load_from_args(source: str, run: RunSettings, args: argparse.Namespace) -> WatchData:
+    """`source` loaded with the data flags in `args`, from the run's data root (and its
+    store's tfds cache); DataError when it cannot be read."""
+    return load_source(
+        source,
+        data_root=run.data_root,
+        options=options_from_args(args),
+        store=run.store,
+        use_cache=run.use_cache,
+    )

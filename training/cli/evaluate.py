@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from common.jsonable import jsonable
-from training.cli.data_flags import options_from_args
+from training.cli.data_flags import load_from_args
 from training.cli.gate_flags import thresholds_from_args
 from training.cli.train import add_train_arguments, configure, settings_from_args, user_errors
 from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
@@ -49,18 +49,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         config = configure(args)
         thresholds = thresholds_from_args(args)
-        from training.data import load_source
         from training.evaluation import evaluate_posterior, holdout_split
         from training.evaluation.plots import evaluation_pngs
         from training.evaluation.split import describe_ties
 
-        data = load_source(
-            config.data,
-            data_root=run.data_root,
-            options=options_from_args(args),
-            store=run.store,
-            use_cache=run.use_cache,
-        )
+        data = load_from_args(config.data, run, args)
         split = holdout_split(data, fraction=args.holdout, strategy=args.split, seed=config.seed)
         tie_warning = describe_ties(split.ties, scored_users=int(split.scored_users.size))
         if tie_warning:

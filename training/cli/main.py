@@ -8,10 +8,10 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from training.cli.data_flags import add_data_options, options_from_args, show_data_warnings
+from training.cli.data_flags import add_data_options, load_from_args, show_data_warnings
 from training.cli.evaluate import add_evaluate
 from training.cli.train import add_no_cache, add_train
-from training.data import DataError, format_summary, load_source, summarize
+from training.data import DataError, format_summary, summarize
 from training.run_settings import run_settings
 
 Command = Callable[[argparse.Namespace], int]
@@ -20,13 +20,7 @@ _COMMANDS: dict[str, Command] = {}
 
 def _cmd_data(args: argparse.Namespace) -> int:
     run = run_settings(store=args.store, data_root=args.data_root, use_cache=not args.no_cache)
-    data = load_source(
-        args.source,
-        data_root=run.data_root,
-        options=options_from_args(args),
-        store=run.store,
-        use_cache=run.use_cache,
-    )
+    data = load_from_args(args.source, run, args)
     summary = summarize(data)
     if args.json:
         print(json.dumps(summary))

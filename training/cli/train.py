@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-from training.cli.data_flags import options_from_args
+from training.cli.data_flags import load_from_args
 from training.cli.gate_flags import check_run_flags, thresholds_from_args
 from training.cli.train_flags import OVERRIDES, add_no_cache, add_train_arguments
 from training.config import (
@@ -188,16 +188,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         config = configure(args)
         thresholds = thresholds_from_args(args)
-        from training.data import load_source
         from training.run.fit import fit_and_publish
 
-        data = load_source(
-            config.data,
-            data_root=run.data_root,
-            options=options_from_args(args),
-            store=run.store,
-            use_cache=run.use_cache,
-        )
+        data = load_from_args(config.data, run, args)
         version, result = fit_and_publish(
             run,
             config,
