@@ -17,6 +17,15 @@ from storage.retention import default_keep
 from storage.store_settings import StoreSettings
 from storage.verify import check_files, read_manifest
 
+__all__ = [
+    "build_parser",
+    "cmd_gc",
+    "cmd_list",
+    "cmd_show",
+    "cmd_verify",
+    "main",
+]
+
 EXIT_OK, EXIT_CORRUPT, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
 
 

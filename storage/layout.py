@@ -24,6 +24,40 @@ from pathlib import Path
 
 from storage.store_settings import StoreSettings
 
+__all__ = [
+    "DATA_ENV",
+    "DEFAULT_DATA",
+    "DEFAULT_STORE",
+    "LATEST",
+    "STORE_ENV",
+    "TMP_PREFIX",
+    "TRASH_PREFIX",
+    "VERSION_RE",
+    "checkpoints_dir",
+    "current_version",
+    "default_store_dir",
+    "host_tag",
+    "is_version_id",
+    "job_files_dir",
+    "job_log_path",
+    "jobs_db_path",
+    "jobs_dir",
+    "latest_path",
+    "lock_path",
+    "new_version_id",
+    "owner_tag",
+    "parse_owner",
+    "pins_dir",
+    "read_latest",
+    "resolve",
+    "runner_lock_path",
+    "tmp_name",
+    "tmp_owner",
+    "version_ids",
+    "version_time",
+    "versions_dir",
+]
+
 STORE_ENV = "SHARDLENS_STORE_DIR"
 DEFAULT_STORE = Path("var/store")
 DATA_ENV = "SHARDLENS_DATA_DIR"

@@ -12,6 +12,18 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "READABLE_VERSIONS",
+    "array_entry",
+    "check",
+    "code_version",
+    "dumps",
+    "file_entry",
+]
+
 FORMAT = "shardlens-posterior"
 # 2: ids are stored as text (`<U` arrays) with their kind in the manifest's "ids";
 # 1: int64 ids. Both are read.

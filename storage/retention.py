@@ -13,6 +13,19 @@ from storage import fsio, layout
 from storage.errors import StoreError
 from storage.store_settings import StoreSettings
 
+__all__ = [
+    "DEFAULT_KEEP",
+    "FOREIGN_TEMP_TTL_S",
+    "KEEP_ENV",
+    "GcReport",
+    "Pin",
+    "default_keep",
+    "gc",
+    "live_pins",
+    "pin",
+    "unpin",
+]
+
 KEEP_ENV = "SHARDLENS_KEEP_VERSIONS"
 DEFAULT_KEEP = 5
 # Temp folders written from another host (container) are removed once this old.

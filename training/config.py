@@ -9,6 +9,25 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+__all__ = [
+    "LIKELIHOODS",
+    "MASS_MATRICES",
+    "MATMUL_PRECISIONS",
+    "MAX_ITERATIONS",
+    "MAX_SEED",
+    "PRESETS",
+    "REDUCTIONS",
+    "TRAJECTORIES",
+    "ConfigError",
+    "Likelihood",
+    "MassMatrix",
+    "MatmulPrecision",
+    "Reduction",
+    "TrainConfig",
+    "Trajectory",
+    "preset",
+]
+
 Likelihood = Literal["reference", "fast"]
 MatmulPrecision = Literal["tensorfloat32", "float32", "bfloat16", "highest", "default"]
 Reduction = Literal["psum", "ordered"]

@@ -17,6 +17,12 @@ from training.cli.gate_flags import thresholds_from_args
 from training.cli.train import add_train_arguments, configure, settings_from_args, user_errors
 from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, PublishRefused
 
+__all__ = [
+    "REPORT_FILE",
+    "add_evaluate",
+    "cmd_evaluate",
+]
+
 REPORT_FILE = "evaluation/report.json"
 
 

@@ -14,6 +14,12 @@ from training.cli.train import add_no_cache, add_train
 from training.data import DataError, format_summary, summarize
 from training.run_settings import run_settings
 
+__all__ = [
+    "Command",
+    "build_parser",
+    "main",
+]
+
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
 

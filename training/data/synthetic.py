@@ -22,6 +22,12 @@ from training.data.errors import DataError
 from training.data.genre_mapping import GENRES
 from training.data.watch import SyntheticTruth, WatchData, build_watch_data
 
+__all__ = [
+    "SYNTHETIC_GENRES",
+    "SyntheticSpec",
+    "generate",
+]
+
 _ADJECTIVES = (
     "Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Endless", "Midnight",
     "Frozen", "Wild", "Distant", "Electric", "Quiet", "Burning", "Paper", "Lonely",

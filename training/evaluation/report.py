@@ -18,6 +18,11 @@ from training.evaluation.rankers import (
 )
 from training.evaluation.split import HoldoutSplit
 
+__all__ = [
+    "EvaluationResult",
+    "evaluate_posterior",
+]
+
 
 class EvaluationResult(NamedTuple):
     """The JSON-ready report and the per-user arrays the plots draw."""

@@ -21,6 +21,14 @@ from tensorflow_probability.substrates import jax as tfp
 
 from training.names import AXIS
 
+__all__ = [
+    "ChainState",
+    "logits",
+    "make_model",
+    "make_prior",
+    "unsharded_log_density",
+]
+
 Distribution = Any  # a TFP distribution (TFP's JAX substrate has no usable type stubs)
 
 tfd = tfp.distributions

@@ -18,6 +18,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = [
+    "ENV",
+    "MODES",
+    "Cluster",
+    "DistributedError",
+    "Mode",
+    "cluster_from",
+    "initialize",
+    "is_primary",
+    "process_count",
+    "process_index",
+]
+
 Mode = Literal["off", "on", "auto"]
 MODES: tuple[str, ...] = ("off", "on", "auto")
 

@@ -9,6 +9,13 @@ import warnings
 
 from training.names import AXIS
 
+__all__ = [
+    "MeshError",
+    "make_mesh",
+    "padded_users",
+    "request_cpu_devices",
+]
+
 _FLAG = "--xla_force_host_platform_device_count"
 
 

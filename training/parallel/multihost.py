@@ -28,6 +28,22 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+__all__ = [
+    "BARRIER_TIMEOUT_S",
+    "GATHER_BYTES",
+    "LayoutError",
+    "agree_max_common",
+    "any_process",
+    "barrier",
+    "broadcast_text",
+    "chunk_rows",
+    "gather_to_primary",
+    "global_array",
+    "local_block",
+    "local_rows",
+    "multi_process",
+]
+
 # Row chunks gathered to process 0 stay under this many bytes (per chunk, per device).
 GATHER_BYTES = 64 * 2**20
 # How long a barrier waits for the other processes. A dead process ends the run sooner:

@@ -24,6 +24,12 @@ from tensorflow_probability.substrates.jax.internal import distribute_lib
 
 from training.config import REDUCTIONS
 
+__all__ = [
+    "device_sum",
+    "ordered_sum",
+    "reductions",
+]
+
 
 def ordered_sum(x: jax.Array, axis_name: Any) -> jax.Array:
     """Sum of `x` over the named axis, added pairwise in device order (float dtypes)."""

@@ -26,6 +26,21 @@ from storage.fsio import atomic_write
 from storage.layout import checkpoints_dir
 from training.names import STATE_NAMES
 
+__all__ = [
+    "KEEP_SHARDS",
+    "Checkpoint",
+    "CheckpointError",
+    "checkpoint_dir",
+    "load",
+    "load_samples",
+    "load_shard",
+    "run_key",
+    "save",
+    "save_samples",
+    "save_shard",
+    "shard_iterations",
+]
+
 _STATE_FILE = "state.npz"
 _SHARD = re.compile(r"state-(\d{8})\.p(\d{4})of(\d{4})\.npz")
 KEEP_SHARDS = 2

@@ -26,6 +26,16 @@ from typing import Any
 from storage.job_outcome import Outcome, write_outcome
 from storage.jobs import InvalidTransitionError, JobStore, default_db_path
 
+__all__ = [
+    "INTERRUPTED_EXIT_CODE",
+    "BoundaryStop",
+    "JobInterrupted",
+    "JobReporter",
+    "OutcomeReporter",
+    "install_sigterm_handler",
+    "reporter_for",
+]
+
 INTERRUPTED_EXIT_CODE = 128 + signal.SIGTERM
 
 

@@ -43,6 +43,13 @@ from training.run.memory import (
 from training.run.segments import TRACE_NAMES, Progress, Segments, prepare
 from training.run.watchdog import Watchdog
 
+__all__ = [
+    "TrainResult",
+    "adaptation_diagnostics",
+    "memory_plan",
+    "train",
+]
+
 
 class TrainResult(NamedTuple):
     """Samples in reference shapes (padding removed), traces, diagnostics, and what the

@@ -8,6 +8,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+__all__ = [
+    "ConsolePrinter",
+    "JsonlWriter",
+    "Payload",
+    "fan_out",
+    "format_progress",
+]
+
 Payload = dict[str, Any]
 
 

@@ -10,6 +10,13 @@ from storage.posterior import publish_posterior
 from training.run.loop import TrainResult
 from training.run.trace_plots import trace_plot_png
 
+__all__ = [
+    "PLOT_NAME",
+    "result_config",
+    "result_files",
+    "save_result",
+]
+
 PLOT_NAME = "plots/trace.png"
 
 

@@ -6,6 +6,10 @@ import io
 
 import numpy as np
 
+__all__ = [
+    "trace_plot_png",
+]
+
 
 def trace_plot_png(traces: dict[str, np.ndarray], *, num_burnin_steps: int) -> bytes:
     """One figure, three panels (log-prob and acceptance per chain, step size); PNG bytes."""

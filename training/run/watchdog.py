@@ -12,6 +12,11 @@ import sys
 import threading
 from types import TracebackType
 
+__all__ = [
+    "EXIT_CODE",
+    "Watchdog",
+]
+
 EXIT_CODE = 3  # the process exceeded a wall-clock limit
 
 
