@@ -27,6 +27,11 @@ class TrainingEnvironment(BaseSettings):
     store_dir: Path = DEFAULT_STORE
     data_dir: Path = DEFAULT_DATA
     progress_jsonl: Path | None = None
+    # Publish-gate thresholds as text: the `--gate-*` flags parse them (a bad one exits 2).
+    gate_loglik_rhat: str | None = None
+    gate_pair_rhat_median: str | None = None
+    gate_pair_rhat_max: str | None = None
+    gate_loglik_ess_bulk: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

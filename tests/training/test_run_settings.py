@@ -83,3 +83,14 @@ def test_storage_command_reads_dotenv(clean_env, monkeypatch):
     report = json.loads(out.getvalue())
     assert sorted(report["kept"]) == sorted(versions[1:])
     assert report["removed"] == versions[:1]
+
+
+def test_gate_thresholds_read_dotenv(clean_env, monkeypatch):
+    from training.cli.gate_flags import thresholds_from_args
+
+    monkeypatch.delenv("SHARDLENS_GATE_LOGLIK_RHAT", raising=False)
+    (clean_env / ".env").write_text("SHARDLENS_GATE_LOGLIK_RHAT=1.25\n")
+    args = build_parser().parse_args(["train"])
+    assert thresholds_from_args(args).loglik_rhat == 1.25
+    args = build_parser().parse_args(["train", "--gate-loglik-rhat", "1.1"])
+    assert thresholds_from_args(args).loglik_rhat == 1.1

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 
 from training.config import ConfigError
 from training.run.gate import PUBLISH_REFUSED_EXIT_CODE, Thresholds
+from training.run_settings import TrainingEnvironment
 
 __all__ = ["GATE_ENV", "add_gate_arguments", "check_run_flags", "thresholds_from_args"]
 
@@ -39,6 +39,7 @@ def add_gate_arguments(p: argparse.ArgumentParser) -> None:
         "that accepted nothing, non-finite draws); it is flagged as unconverged",
     )
     defaults = Thresholds()
+    environment = TrainingEnvironment()  # SHARDLENS_GATE_* from the environment or .env
     for field, (env, what) in GATE_ENV.items():
         default = getattr(defaults, field)
         g.add_argument(
@@ -46,7 +47,7 @@ def add_gate_arguments(p: argparse.ArgumentParser) -> None:
             dest="gate_" + field,
             type=float,
             # A string default goes through `type` too: a bad variable exits 2 by name.
-            default=os.environ.get(env) or default,
+            default=getattr(environment, "gate_" + field) or default,
             metavar="X",
             help=f"{what} of a converged run (env {env}; default {default:g})",
         )
