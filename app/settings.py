@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.jobs.launchers.slurm_config import SlurmSettings
+from storage.layout import DEFAULT_DATA, DEFAULT_STORE
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 ServePolicy = Literal["latest", "latest-converged"]  # storage.convergence.SERVE_POLICIES
@@ -26,7 +27,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",  # SHARDLENS_SLURM__PARTITION=gpu
     )
 
-    store_dir: Path = Field(default=Path("var/store"), description="posterior store to serve from")
+    store_dir: Path = Field(default=DEFAULT_STORE, description="posterior store to serve from")
     poll_interval_s: float = Field(
         default=5.0, ge=0, description="seconds between checks of the store's `latest`; 0 disables"
     )
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
         description="bearer token for /admin/* and /jobs; those routes are refused without one",
     )
     data_dir: Path = Field(
-        default=Path("var/data"),
+        default=DEFAULT_DATA,
         description="data root: named datasets live here, and job data paths must be inside it",
     )
     run_jobs: bool = Field(

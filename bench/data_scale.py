@@ -8,7 +8,7 @@ For each shape, synthetic ratings with that release's users, movies and ratings 
 release's exact file format (ml-1m and ml-10m `::` files, ml-25m CSV), then loaded by
 `load_source` in a fresh process: the wall time and the process's peak RSS are measured.
 Per-device bytes come from the formula training checks before it compiles
-(`training.memory`). XLA's own figure is measured by compiling one segment on a slice of
+(`training.run.memory`). XLA's own figure is measured by compiling one segment on a slice of
 the users (all movies): ml-1m whole; ml-10m and ml-25m as `--slice-users` users, since the
 whole matrix of the large shapes does not fit this 24 GiB machine with one device. The
 full-shape figures for those are extrapolated by the formula, which the slice checks.
@@ -104,9 +104,9 @@ def measure_slice(folder: Path, slice_users: int, likelihood: str) -> dict:
 
     from training.config import TrainConfig
     from training.data import load_source
-    from training.memory import device_bytes
-    from training.mesh import make_mesh
-    from training.sampler import Segments, prepare
+    from training.parallel.mesh import make_mesh
+    from training.run.memory import device_bytes
+    from training.run.segments import Segments, prepare
 
     data = load_source(str(folder))
     n = min(slice_users, data.num_users)
@@ -158,7 +158,7 @@ def main() -> None:
         print(json.dumps(measure_slice(Path(args.slice), args.slice_users, args.likelihood)))
         return
 
-    from training.memory import device_bytes, size
+    from training.run.memory import device_bytes, size
 
     for name in args.shapes.split(","):
         users, movies, ratings = SHAPES[name]

@@ -5,7 +5,7 @@
 
 Compiles (does not run) the segment program on fake CPU devices and prints XLA's memory
 analysis per device (arguments, outputs, temporaries) and the formula's estimate
-(`training.memory.device_bytes`, the one training checks before it compiles). The
+(`training.run.memory.device_bytes`, the one training checks before it compiles). The
 device count P only changes the user block L = ceil(N / P), so the figure is what one
 device of a P-device mesh needs, whether those devices sit on one host or many.
 """
@@ -33,14 +33,14 @@ def main() -> None:
     ap.add_argument("--likelihood", default="fast", choices=("fast", "reference"))
     args = ap.parse_args()
 
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     request_cpu_devices(args.devices)
     from training.config import TrainConfig
     from training.data import SyntheticSpec, generate
-    from training.memory import device_bytes
-    from training.mesh import make_mesh
-    from training.sampler import Segments, prepare
+    from training.parallel.mesh import make_mesh
+    from training.run.memory import device_bytes
+    from training.run.segments import Segments, prepare
 
     data = generate(
         SyntheticSpec(num_users=args.users, num_movies=args.movies, latent_dim=2, seed=0)

@@ -13,7 +13,7 @@ inside ``jax.shard_map`` that bootstraps the kernel and runs ``--iterations`` HM
 ``--impl`` picks the samplers: ``fast`` (identity mass matrix), ``fast-diag`` (the same
 kernel with a diagonal inverse mass matrix, as after warmup adaptation), ``reference``, and
 ``baseline`` with ``--baseline-fast PATH``: the fast kernel of another checkout's
-``training/fast_hmc.py`` (e.g. before a change), timed A/B in the same process.
+``training/hmc/fast_kernel.py`` (e.g. before a change), timed A/B in the same process.
 
 ESS mode (``--ess``): runs a short chain (dual-averaging burn-in, then sampling) and prints
 the effective sample size per second of identifiable quantities: the log joint density and
@@ -24,9 +24,9 @@ the logits of a few (user, movie) pairs.
     python bench/train_throughput.py --ess --devices 8 --impl fast,reference
     python bench/train_throughput.py --preset cpu         # the training job itself, ESS/s
     python bench/train_throughput.py --devices 1 --impl baseline,fast,fast-diag \
-        --baseline-fast /work/main/training/fast_hmc.py --segments 8
+        --baseline-fast /work/main/training/hmc/fast_kernel.py --segments 8
 
-Preset mode (``--preset NAME``): runs the project's own training job (``training.train``)
+Preset mode (``--preset NAME``): runs the project's own training job (``training.run.loop``)
 with that preset once per sampler in ``--impl`` and prints, from the run's diagnostics, the
 ESS per second of the identifiable quantities (the log-likelihood and the logits of 50 fixed
 (user, movie) pairs) with R-hat. The preset's data is used when it can be loaded (``ml-1m``
@@ -204,7 +204,7 @@ def _diagonal_inverse_mass(watch_block, args: argparse.Namespace):
 
 
 def build_kernel(impl: str, watch_block, user_mask, args: argparse.Namespace):
-    from training.fast_hmc import make_fast_kernel
+    from training.hmc.fast_kernel import make_fast_kernel
 
     if impl == "reference":
         return reference_kernel(watch_block.astype(bool), axis_name=AXIS, args=args)[0]
@@ -471,7 +471,7 @@ def run_preset(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
     from training.config import preset
     from training.data import DataError, load_source
-    from training.train import train
+    from training.run.loop import train
 
     base = preset(args.preset)
     source = args.data or base.data

@@ -1,6 +1,6 @@
 """ESS per gradient of a fixed trajectory length against ChEES, with many chains.
 
-Runs the training job (``training.train``, the fast sampler, diagonal mass matrix) on a
+Runs the training job (``training.run.loop``, the fast sampler, diagonal mass matrix) on a
 small synthetic problem once per trajectory setting, same data, seed and schedule, and
 prints for each the effective sample size of the identifiable quantities (the
 log-likelihood; the minimum and median over 50 fixed (user, movie) pair logits) per 1,000
@@ -46,7 +46,7 @@ def ess_figures(result) -> dict[str, float]:
     import numpy as np
     from tensorflow_probability.substrates import jax as tfp
 
-    from training.diagnostics import pair_logits, probe_pairs
+    from training.run.diagnostics import pair_logits, probe_pairs
 
     def ess(x: np.ndarray) -> np.ndarray:
         return np.asarray(
@@ -74,14 +74,14 @@ def ess_figures(result) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     request_cpu_devices(args.devices)
     import numpy as np
 
     from training.config import TrainConfig
     from training.data import SyntheticSpec, generate
-    from training.train import train
+    from training.run.loop import train
 
     spec = SyntheticSpec(
         num_users=args.users, num_movies=args.movies, latent_dim=args.dim, seed=args.seed

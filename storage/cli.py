@@ -14,7 +14,17 @@ from storage.convergence import Convergence, read_convergence
 from storage.errors import CorruptVersionError, NoPosteriorError, StoreError
 from storage.posterior import VersionInfo, gc, list_versions, open_posterior
 from storage.retention import default_keep, hold, release_hold
+from storage.store_settings import StoreSettings
 from storage.verify import check_files, read_manifest
+
+__all__ = [
+    "build_parser",
+    "cmd_gc",
+    "cmd_list",
+    "cmd_show",
+    "cmd_verify",
+    "main",
+]
 
 EXIT_OK, EXIT_CORRUPT, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
 
@@ -220,7 +230,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     """Run the CLI; returns the exit code (0 ok, 1 corrupt, 2 usage, 3 no such version)."""
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    store = args.store or layout.default_store_dir()
+    settings = StoreSettings()  # SHARDLENS_* and .env, read once
+    store = args.store or layout.default_store_dir(settings)
     try:
         if args.command == "list":
             return cmd_list(store, as_json=args.json, out=out)
@@ -230,7 +241,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             return cmd_verify(store, args.version, as_json=args.json, out=out)
         if args.command == "pin":
             return cmd_pin(store, args.version, remove=args.remove, as_json=args.json, out=out)
-        keep = default_keep() if args.keep is None else args.keep
+        keep = default_keep(settings) if args.keep is None else args.keep
         return cmd_gc(store, keep, as_json=args.json, out=out)
     except NoPosteriorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "TRAIN_HINT",
+    "CorruptVersionError",
+    "NoPosteriorError",
+    "StoreError",
+    "VersionNotFoundError",
+]
+
 
 class StoreError(Exception):
     """A problem with the posterior store."""

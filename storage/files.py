@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "EXTRA_DIR",
+    "MOVIES",
+    "MOVIE_BIAS",
+    "MOVIE_EMBEDDINGS",
+    "MOVIE_IDS",
+    "REQUIRED",
+    "SAMPLE_NAMES",
+    "TRACES_DIR",
+    "USERS",
+    "USER_IDS",
+    "WATCHED_INDICES",
+    "WATCHED_INDPTR",
+    "check_relative_name",
+]
+
 SAMPLE_NAMES = ("user_embeddings", "user_bias", "movie_embeddings", "movie_bias")
 
 USERS = "users.npy"  # float32 [N, S*C, D+1]: user i's embedding (:D) and bias (D), user-major

@@ -1,16 +1,33 @@
-"""Durable file primitives: fsync'd writes, atomic replace, chunked hashing, flock."""
+"""Durable file primitives: fsync'd writes, atomic replace, chunked hashing, a file lock.
+
+The one place for atomic writes and inter-process locks (`filelock`: `flock` on POSIX,
+`msvcrt` locking on Windows, so the package imports without `fcntl`)."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+from filelock import FileLock
+
+__all__ = [
+    "HASH_CHUNK",
+    "atomic_write",
+    "atomic_write_text",
+    "exclusive_lock",
+    "fsync_dir",
+    "npy_chunks",
+    "npy_header",
+    "pid_alive",
+    "sha256_file",
+    "write_chunks",
+]
 
 HASH_CHUNK = 8 << 20  # 8 MiB reads keep hashing at disk/page-cache speed with little memory
 
@@ -69,12 +86,15 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(f, hashlib.sha256).hexdigest()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically and durably (temp file, fsync, rename, fsync dir)."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Replace `path` atomically and durably with what `write(file)` writes: a temp file
+    beside it (`.<name>.tmp-<pid>-<hex>`), fsync, rename over `path`, fsync of the folder.
+    Readers see the old file or the new one, never a part; on any error the temp file is
+    removed and the error propagates (OSError for a full disk)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "xb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -84,15 +104,17 @@ def atomic_write_text(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """`atomic_write` of `text` as UTF-8."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive `flock` on `path` (blocks; excludes other processes and threads)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """Hold an exclusive lock on the file `path` (created if missing; blocks until free).
+    Excludes other processes, and other threads that take it through this function."""
+    with FileLock(path, thread_local=False):
         yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def pid_alive(pid: int) -> bool:

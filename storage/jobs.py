@@ -11,152 +11,43 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED = ("succeeded", "failed", "cancelled")
-PROGRESS_FIELDS = (
-    "phase",
-    "iteration",
-    "total",
-    "leapfrog_per_s",
-    "acceptance",
-    "step_size",
-    "eta_s",
+from common.jobspec import PROGRESS_FIELDS
+from common.jsonable import jsonable
+from storage import layout
+from storage.job_record import (
+    FINISHED,
+    PENDING,
+    STATUSES,
+    InvalidTransitionError,
+    Job,
+    JobError,
+    JobNotFoundError,
+    JobPage,
+    row_to_job,
 )
+from storage.job_schema import MIGRATIONS, SCHEMA_VERSION
 
-# The schema, one migration per step; PRAGMA user_version counts the steps applied.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN
-            ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
-        config TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        phase TEXT,
-        iteration INTEGER,
-        total INTEGER,
-        leapfrog_per_s REAL,
-        acceptance REAL,
-        step_size REAL,
-        eta_s REAL,
-        updated_at REAL,
-        error TEXT,
-        version TEXT,
-        log_path TEXT,
-        pid INTEGER,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        attempts INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX jobs_status_seq ON jobs (status, seq);
-    """,
-    # The run's sizes, known before compiling: watch matrix, memory per device and host (JSON).
-    "ALTER TABLE jobs ADD COLUMN sizes TEXT",
-    # Jobs handed to a cluster scheduler: which launcher runs them, the scheduler's job id,
-    # and its last seen state (pending, running, ...) and reason.
-    """
-    ALTER TABLE jobs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';
-    ALTER TABLE jobs ADD COLUMN external_id TEXT;
-    ALTER TABLE jobs ADD COLUMN scheduler_state TEXT;
-    ALTER TABLE jobs ADD COLUMN scheduler_reason TEXT;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-# A running job that its scheduler has not started yet (or requeued) shows as queued.
-PENDING = "pending"
+__all__ = [
+    "FINISHED",
+    "MIGRATIONS",
+    "PENDING",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "InvalidTransitionError",
+    "Job",
+    "JobError",
+    "JobNotFoundError",
+    "JobPage",
+    "JobStore",
+    "default_db_path",
+]
+
 _EFFECTIVE_STATUS = (
     f"CASE WHEN status = 'running' AND scheduler_state = '{PENDING}' THEN 'queued' ELSE status END"
 )
-
-
-class JobError(Exception):
-    """A job operation failed."""
-
-
-class JobNotFoundError(JobError, KeyError):
-    """No job has this id."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class InvalidTransitionError(JobError):
-    """The job's status does not allow this change."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Job:
-    """One job record. Times are Unix seconds (UTC)."""
-
-    id: str
-    kind: str
-    status: str
-    config: dict[str, Any]
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    phase: str | None
-    iteration: int | None
-    total: int | None
-    leapfrog_per_s: float | None
-    acceptance: float | None
-    step_size: float | None
-    eta_s: float | None
-    updated_at: float | None
-    error: str | None
-    version: str | None
-    log_path: str | None
-    pid: int | None
-    cancel_requested: bool
-    attempts: int
-    sizes: dict[str, Any] | None = None
-    backend: str = "local"
-    external_id: str | None = None
-    scheduler_state: str | None = None
-    scheduler_reason: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
-    def effective_status(self) -> str:
-        """The status users see: a job handed to a scheduler that has not started it yet
-        (pending, or requeued) counts as `queued`; otherwise `status`."""
-        if self.status == "running" and self.scheduler_state == PENDING:
-            return "queued"
-        return self.status
-
-    @property
-    def progress(self) -> dict[str, Any]:
-        """The progress fields, plus `updated_at`."""
-        return {name: getattr(self, name) for name in (*PROGRESS_FIELDS, "updated_at")}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class JobPage:
-    jobs: list[Job]
-    total: int
-    limit: int
-    offset: int
-
-
-def _row_to_job(row: sqlite3.Row) -> Job:
-    values = {key: row[key] for key in row.keys() if key != "seq"}  # noqa: SIM118
-    values["config"] = json.loads(values["config"])
-    values["sizes"] = json.loads(values["sizes"]) if values.get("sizes") else None
-    values["cancel_requested"] = bool(values["cancel_requested"])
-    return Job(**values)
 
 
 class JobStore:
@@ -213,7 +104,7 @@ class JobStore:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFoundError(f"no job has id {job_id!r}")
-        return _row_to_job(row)
+        return row_to_job(row)
 
     def list(self, *, limit: int = 20, offset: int = 0, status: str | None = None) -> JobPage:
         """One page of jobs, newest first, and the total count (optionally of one
@@ -229,7 +120,7 @@ class JobStore:
                 f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             ).fetchall()
-        return JobPage([_row_to_job(r) for r in rows], total, limit, offset)
+        return JobPage([row_to_job(r) for r in rows], total, limit, offset)
 
     def list_by_status(self, *statuses: str) -> builtins.list[Job]:
         """All jobs with one of `statuses`, oldest first."""
@@ -239,7 +130,7 @@ class JobStore:
                 f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY seq",
                 tuple(_check_status(s) for s in statuses),
             ).fetchall()
-        return [_row_to_job(r) for r in rows]
+        return [row_to_job(r) for r in rows]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -334,13 +225,13 @@ class JobStore:
         running job. Returns False, changing nothing, when the job is not running."""
         fields = {k: progress[k] for k in PROGRESS_FIELDS if k in progress}
         if progress.get("sizes"):
-            fields["sizes"] = json.dumps(progress["sizes"], default=_plain)
+            fields["sizes"] = json.dumps(jsonable(progress["sizes"]))
         sets = "".join(f"{k} = ?, " for k in fields)
         with self._connect() as conn:
             cursor = conn.execute(
                 f"UPDATE jobs SET {sets}updated_at = ? WHERE id = ? AND status = 'running'",
                 (
-                    *(v if k == "sizes" else _plain(v) for k, v in fields.items()),
+                    *(v if k == "sizes" else jsonable(v) for k, v in fields.items()),
                     time.time(),
                     job_id,
                 ),
@@ -414,13 +305,6 @@ def _check_status(status: str) -> str:
     return status
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and the like as plain Python numbers for sqlite3."""
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
-
-
 def default_db_path(store_dir: str | Path) -> Path:
     """Where jobs are recorded by default: `jobs.sqlite3` next to the posterior store."""
-    return Path(store_dir) / "jobs.sqlite3"
+    return layout.jobs_db_path(store_dir)

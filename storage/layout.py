@@ -8,7 +8,11 @@
   versions/.trash-<id>-<hex>/ a version being deleted by gc
   pins/<id>/<pid>-<host>-<hex>      a live process uses version <id>
   pins/<id>/held              an operator keeps version <id> (`python -m storage pin`)
-  checkpoints/<run-key>/      a training run's checkpoints (the job id for a job)
+  checkpoints/<run-key>/      a training run's checkpoints (the job id for a job; training.run.checkpoint)
+  jobs.sqlite3                job records (storage.jobs)
+  jobs/runner.lock            held by the one job runner of this store
+  jobs/<job-id>.log           a job's output
+  jobs/<job-id>/              a cluster job's batch script, progress lines and outcome
 """
 
 from __future__ import annotations
@@ -19,8 +23,46 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage.store_settings import StoreSettings
+
+__all__ = [
+    "DATA_ENV",
+    "DEFAULT_DATA",
+    "DEFAULT_STORE",
+    "LATEST",
+    "STORE_ENV",
+    "TMP_PREFIX",
+    "TRASH_PREFIX",
+    "VERSION_RE",
+    "checkpoints_dir",
+    "current_version",
+    "default_store_dir",
+    "host_tag",
+    "is_version_id",
+    "job_files_dir",
+    "job_log_path",
+    "jobs_db_path",
+    "jobs_dir",
+    "latest_path",
+    "lock_path",
+    "new_version_id",
+    "owner_tag",
+    "parse_owner",
+    "pins_dir",
+    "read_latest",
+    "resolve",
+    "runner_lock_path",
+    "tmp_name",
+    "tmp_owner",
+    "version_ids",
+    "version_time",
+    "versions_dir",
+]
+
 STORE_ENV = "SHARDLENS_STORE_DIR"
 DEFAULT_STORE = Path("var/store")
+DATA_ENV = "SHARDLENS_DATA_DIR"
+DEFAULT_DATA = Path("var/data")
 
 VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{4}$")
 _TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
@@ -29,9 +71,9 @@ TRASH_PREFIX = ".trash-"
 LATEST = "latest"
 
 
-def default_store_dir() -> Path:
-    """`$SHARDLENS_STORE_DIR`, or `./var/store`."""
-    value = os.environ.get(STORE_ENV, "").strip()
+def default_store_dir(settings: StoreSettings | None = None) -> Path:
+    """`$SHARDLENS_STORE_DIR` (or its line in `.env`), or `./var/store`."""
+    value = ((settings or StoreSettings()).store_dir or "").strip()
     return Path(value) if value else DEFAULT_STORE
 
 
@@ -54,6 +96,34 @@ def lock_path(store: Path) -> Path:
 
 def latest_path(store: Path) -> Path:
     return store / LATEST
+
+
+def checkpoints_dir(store: str | Path) -> Path:
+    """Where training runs keep their checkpoints, one folder per run key."""
+    return Path(store) / "checkpoints"
+
+
+def jobs_db_path(store: str | Path) -> Path:
+    """The job database of this store."""
+    return Path(store) / "jobs.sqlite3"
+
+
+def jobs_dir(store: str | Path) -> Path:
+    """Job logs, the runner lock and cluster jobs' files."""
+    return Path(store) / "jobs"
+
+
+def job_log_path(store: str | Path, job_id: str) -> Path:
+    return jobs_dir(store) / f"{job_id}.log"
+
+
+def runner_lock_path(store: str | Path) -> Path:
+    return jobs_dir(store) / "runner.lock"
+
+
+def job_files_dir(store: str | Path, job_id: str) -> Path:
+    """A cluster job's batch script, progress lines and outcome file."""
+    return jobs_dir(store) / job_id
 
 
 def is_version_id(name: str) -> bool:

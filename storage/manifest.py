@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-import math
 import subprocess
 from collections.abc import Mapping
 from importlib import metadata
@@ -14,34 +12,24 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "READABLE_VERSIONS",
+    "array_entry",
+    "check",
+    "code_version",
+    "dumps",
+    "file_entry",
+]
+
 FORMAT = "shardlens-posterior"
 # 2: ids are stored as text (`<U` arrays) with their kind in the manifest's "ids";
 # 1: int64 ids. Both are read.
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-
-
-def jsonable(value: Any) -> Any:
-    """`value` as plain JSON data: numpy scalars/arrays become numbers/lists, tuples lists,
-    paths strings, dataclasses dicts, and non-finite floats None (strict JSON has no NaN)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a manifest: {value!r}")
 
 
 @functools.cache

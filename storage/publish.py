@@ -6,10 +6,11 @@ import logging
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from common.jsonable import jsonable
 from storage import files as F
 from storage import fsio, layout
 from storage import manifest as mf
@@ -17,7 +18,43 @@ from storage.convergence import CONVERGENCE_KEY, check_record
 from storage.errors import StoreError
 from storage.ids import id_kind, ids_as_text
 from storage.retention import gc
-from training.data import WatchData
+
+
+class FittedData(Protocol):
+    """What publishing needs of the data a posterior was fitted to (`training.data.WatchData`
+    has it; storage does not import training).
+
+    `user_index`/`movie_index` [watches] are 0-based row/column indices of each watch;
+    `user_ids` [users] and `movie_ids` [movies] the public ids; `titles`, `genres` and
+    `first_genre` are per movie.
+    """
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def user_ids(self) -> np.ndarray: ...
+    @property
+    def movie_ids(self) -> np.ndarray: ...
+    @property
+    def titles(self) -> tuple[str, ...]: ...
+    @property
+    def genres(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
+    def first_genre(self) -> tuple[str, ...]: ...
+    @property
+    def user_index(self) -> np.ndarray: ...
+    @property
+    def movie_index(self) -> np.ndarray: ...
+    @property
+    def num_users(self) -> int: ...
+    @property
+    def num_movies(self) -> int: ...
+    @property
+    def num_watches(self) -> int: ...
+    def fingerprint(self) -> str: ...
+
+
+__all__ = ["FittedData", "Shapes", "check_samples", "publish_posterior"]
 
 log = logging.getLogger("shardlens.storage")
 
@@ -37,7 +74,7 @@ class Shapes(NamedTuple):
 
 
 def check_samples(
-    samples: Mapping[str, Any], data: WatchData
+    samples: Mapping[str, Any], data: FittedData
 ) -> tuple[dict[str, np.ndarray], Shapes]:
     """The four sample arrays as float32 with consistent reference shapes, or StoreError."""
     missing = [n for n in F.SAMPLE_NAMES if n not in samples]
@@ -141,7 +178,7 @@ class _Writer:
             fsio.fsync_dir(directory)
 
 
-def _csr(data: WatchData) -> tuple[np.ndarray, np.ndarray]:
+def _csr(data: FittedData) -> tuple[np.ndarray, np.ndarray]:
     indptr = np.zeros(data.num_users + 1, np.int64)
     np.cumsum(np.bincount(data.user_index, minlength=data.num_users), out=indptr[1:])
     return indptr, np.ascontiguousarray(data.movie_index, dtype=np.int32)
@@ -173,7 +210,7 @@ def publish_posterior(
     store_dir: str | Path,
     *,
     samples: Mapping[str, np.ndarray],
-    data: WatchData,
+    data: FittedData,
     config: Mapping[str, Any],
     traces: Mapping[str, np.ndarray] = {},
     diagnostics: Mapping[str, Any] = {},
@@ -200,9 +237,9 @@ def publish_posterior(
         raise StoreError(str(exc)) from None
     trace_arrays = _check_extras(traces, files)
     try:
-        config_json = mf.jsonable(config)
-        diagnostics_json = mf.jsonable(diagnostics)
-        convergence_json = None if convergence is None else mf.jsonable(convergence)
+        config_json = jsonable(config)
+        diagnostics_json = jsonable(diagnostics)
+        convergence_json = None if convergence is None else jsonable(convergence)
     except TypeError as exc:
         raise StoreError(f"config, diagnostics and convergence must be JSON-like: {exc}") from exc
     why = None if convergence_json is None else check_record(convergence_json)
@@ -245,7 +282,7 @@ def _write_payload(
     writer: _Writer,
     arrays: dict[str, np.ndarray],
     shapes: Shapes,
-    data: WatchData,
+    data: FittedData,
     traces: Mapping[str, np.ndarray],
     files: Mapping[str, bytes],
 ) -> None:
@@ -278,7 +315,7 @@ def _commit(
     tmp: Path,
     writer: _Writer,
     shapes: Shapes,
-    data: WatchData,
+    data: FittedData,
     config: Any,
     diagnostics: Any,
     extra: Mapping[str, Any],
@@ -299,7 +336,7 @@ def _commit(
                 "source": data.source,
                 "fingerprint": data.fingerprint(),
                 "num_watches": data.num_watches,
-                "loading": mf.jsonable(getattr(data, "report", {}) or {}),
+                "loading": jsonable(getattr(data, "report", {}) or {}),
             },
             "ids": {"users": id_kind(data.user_ids), "movies": id_kind(data.movie_ids)},
             "shapes": {**shapes._asdict(), "samples": shapes.samples},

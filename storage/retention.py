@@ -24,9 +24,11 @@ from storage.convergence import read_convergence
 from storage.errors import StoreError
 from storage.jobs import JobError, JobStore, default_db_path
 from storage.manifest import MANIFEST
+from storage.store_settings import StoreSettings
 
 __all__ = [
     "DEFAULT_KEEP",
+    "FOREIGN_TEMP_TTL_S",
     "KEEP_ENV",
     "GcReport",
     "Pin",
@@ -51,9 +53,10 @@ DEFAULT_KEEP = 5
 FOREIGN_TEMP_TTL_S = 24 * 3600
 
 
-def default_keep() -> int:
-    """`$SHARDLENS_KEEP_VERSIONS`, or 5."""
-    value = os.environ.get(KEEP_ENV, "").strip()
+def default_keep(settings: StoreSettings | None = None) -> int:
+    """`$SHARDLENS_KEEP_VERSIONS` (or its line in `.env`), or 5; StoreError when it is not
+    a whole number of at least 1."""
+    value = ((settings or StoreSettings()).keep_versions or "").strip()
     if not value:
         return DEFAULT_KEEP
     try:

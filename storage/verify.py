@@ -13,6 +13,12 @@ from storage import fsio
 from storage import manifest as mf
 from storage.errors import CorruptVersionError, VersionNotFoundError
 
+__all__ = [
+    "check_files",
+    "corrupt",
+    "read_manifest",
+]
+
 _HASH_THREADS = min(4, os.cpu_count() or 1)
 
 

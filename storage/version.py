@@ -14,6 +14,12 @@ from storage.errors import StoreError
 from storage.ids import IdLookup
 from storage.verify import check_files, corrupt, read_manifest
 
+__all__ = [
+    "PosteriorVersion",
+    "latest_version",
+    "open_posterior",
+]
+
 
 class PosteriorVersion:
     """A verified version. The big sample arrays are read-only memory maps.

@@ -58,7 +58,7 @@ def publish(store: Path, data: WatchData, *, seed: int = 0, **kwargs) -> Publish
 
 
 def verdict(converged: bool) -> dict:
-    """A convergence record as training writes it (`training.convergence.assess`)."""
+    """A convergence record as training writes it (`training.run.gate.assess`)."""
     return {
         "converged": converged,
         "thresholds": {

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.job_progress import (
+from training.run.job_reporting import (
     INTERRUPTED_EXIT_CODE,
     JobInterrupted,
     JobReporter,

@@ -16,8 +16,8 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from tests.fast_helpers import AXIS, user_mesh
-from training.fast_hmc import FastHamiltonianMonteCarlo
-from training.likelihood import DoubleFloat, compensated_sum, df_add, df_allsum
+from training.hmc.double_float import DoubleFloat, compensated_sum, df_add, df_allsum
+from training.hmc.fast_kernel import FastHamiltonianMonteCarlo
 
 STATE_SPECS = (P(None, AXIS), P(None, AXIS), P(), P())
 PART_SPECS = (P(AXIS), P(AXIS), P(), P())  # per-part arrays without the chain axis

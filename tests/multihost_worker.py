@@ -1,7 +1,7 @@
 """The sharded log density and its gradient at a fixed state, on whatever mesh is up.
 
 `python -m tests.multihost_worker ADDRESS NUM_PROCESSES PROCESS_ID LOCAL_DEVICES OUT` is
-one process of a multi-process run (tests/test_multihost.py starts them); process 0 writes
+one process of a multi-process run (tests/training/parallel/test_multihost.py starts them); process 0 writes
 OUT (.npz). The test calls `value_and_grad` itself on a single-process mesh to compare.
 """
 
@@ -21,7 +21,7 @@ REDUCTIONS = ("psum", "ordered")
 
 def fixed_state(config: TrainConfig, data: WatchData) -> tuple[np.ndarray, ...]:
     """A seeded state of the reference shapes, with the user axis padded by zero rows."""
-    from training.mesh import padded_users
+    from training.parallel.mesh import padded_users
 
     rng = np.random.default_rng(11)
     c, n, m, d = config.num_chains, data.num_users, data.num_movies, config.latent_dim
@@ -43,12 +43,12 @@ def value_and_grad(config: TrainConfig, data: WatchData):
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from training.mesh import make_mesh, padded_users
-    from training.model import make_model
-    from training.multihost import barrier, gather_to_primary, local_rows
+    from training.hmc.model import make_model
     from training.names import AXIS
-    from training.reductions import reductions
-    from training.sampler import STATE_SPECS, Segments, prepare
+    from training.parallel.mesh import make_mesh, padded_users
+    from training.parallel.multihost import barrier, gather_to_primary, local_rows
+    from training.parallel.reductions import reductions
+    from training.run.segments import STATE_SPECS, Segments, prepare
 
     mesh = make_mesh(config.devices)
     shape = (padded_users(data.num_users, config.devices), data.num_movies)
@@ -94,10 +94,10 @@ def value_and_grad(config: TrainConfig, data: WatchData):
 
 def main(argv: list[str]) -> int:
     address, processes, pid, local, out = argv
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
 
     request_cpu_devices(int(local), exact=True)
-    from training.distributed import Cluster, initialize
+    from training.parallel.distributed import Cluster, initialize
 
     initialize(
         Cluster(

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from app.jobs.command import training_command
 from app.main import create_app
 from app.settings import Settings
-from training.cli import build_parser
-from training.data_flags import options_from_args
+from training.cli.data_flags import options_from_args
+from training.cli.main import build_parser
 
 TOKEN = "flags-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

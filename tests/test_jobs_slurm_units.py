@@ -37,7 +37,7 @@ from app.jobs.runner import JobRunner
 from storage.job_outcome import Outcome, OutcomeError, read_outcome, write_outcome
 from storage.jobs import JobStore
 from tests.job_helpers import wait_for
-from training.job_progress import BoundaryStop, JobInterrupted, OutcomeReporter
+from training.run.job_reporting import BoundaryStop, JobInterrupted, OutcomeReporter
 
 RECORDED = Path(__file__).parent / "data" / "scontrol"
 

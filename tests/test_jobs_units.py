@@ -14,7 +14,7 @@ from app.jobs.process import describe_exit, is_job_process
 from app.jobs.sources import DataSourceError, validate_source
 from storage.jobs import JobStore
 from tests.job_helpers import wait_for
-from training.job_progress import JobInterrupted, JobReporter, install_sigterm_handler
+from training.run.job_reporting import JobInterrupted, JobReporter, install_sigterm_handler
 
 
 @pytest.mark.parametrize(

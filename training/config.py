@@ -9,6 +9,25 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+__all__ = [
+    "LIKELIHOODS",
+    "MASS_MATRICES",
+    "MATMUL_PRECISIONS",
+    "MAX_ITERATIONS",
+    "MAX_SEED",
+    "PRESETS",
+    "REDUCTIONS",
+    "TRAJECTORIES",
+    "ConfigError",
+    "Likelihood",
+    "MassMatrix",
+    "MatmulPrecision",
+    "Reduction",
+    "TrainConfig",
+    "Trajectory",
+    "preset",
+]
+
 Likelihood = Literal["reference", "fast"]
 MatmulPrecision = Literal["tensorfloat32", "float32", "bfloat16", "highest", "default"]
 Reduction = Literal["psum", "ordered"]
@@ -50,9 +69,9 @@ class TrainConfig:
     segment_size: int = 50
     likelihood: Likelihood = "fast"
     # "ordered": cross-device sums in a fixed order, so samples are bit-identical for any
-    # split of the devices over processes (see training.reductions); "psum": the fastest.
+    # split of the devices over processes (see training.parallel.reductions); "psum": the fastest.
     reduction: Reduction = "psum"
-    # Warmup adaptation (training.adaptation): over the first `num_adaptation_steps`
+    # Warmup adaptation (training.hmc.adaptation): over the first `num_adaptation_steps`
     # iterations, Stan's windowed schedule (initial fast buffer, doubling slow windows,
     # terminal fast buffer; scaled down for short warmups as Stan does) adapts the step
     # size toward `target_accept_prob` and, with "diagonal", the inverse mass matrix.

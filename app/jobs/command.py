@@ -7,31 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-# Job config key -> training CLI flag, in the order they are passed.
-FLAGS: dict[str, str] = {
-    "preset": "--preset",
-    "data": "--data",
-    "num_chains": "--num-chains",
-    "num_leapfrog_steps": "--num-leapfrog-steps",
-    "num_burnin_steps": "--num-burnin-steps",
-    "num_results": "--num-results",
-    "seed": "--seed",
-    "latent_dim": "--latent-dim",
-    "devices": "--devices",
-    "items": "--items",
-    "min_rating": "--min-rating",
-    "min_user_watches": "--min-user-watches",
-    "min_item_watches": "--min-item-watches",
-    "user_column": "--user-column",
-    "item_column": "--item-column",
-    "rating_column": "--rating-column",
-    "timestamp_column": "--timestamp-column",
-    "id_type": "--id-type",
-    "reduction": "--reduction",
-    "force_publish": "--force-publish",  # a switch: passed alone when true
-}
-# Job config keys that are not training flags: they tell the launcher how to run it.
-LAUNCHER_KEYS = frozenset({"slurm"})
+from common.jobspec import JOB_FLAGS, LAUNCHER_KEYS, RUN_FLAGS
+
+FLAGS = JOB_FLAGS  # job config key -> training CLI flag (common.jobspec)
 
 DEFAULT_PROGRAM: tuple[str, ...] = (sys.executable, "-m", "training", "train")
 
@@ -61,12 +39,12 @@ def training_command(
             argv += [flag] if value else []
         elif value is not None:
             argv += [flag, str(value)]
-    argv += ["--store", str(store_dir), "--run-id", job_id]
+    argv += [RUN_FLAGS["store"], str(store_dir), RUN_FLAGS["run_id"], job_id]
     if data_root is not None:
-        argv += ["--data-root", str(data_root)]
+        argv += [RUN_FLAGS["data_root"], str(data_root)]
     if db_path is not None:
-        argv += ["--job-id", job_id, "--jobs-db", str(db_path)]
+        argv += [RUN_FLAGS["job_id"], job_id, RUN_FLAGS["jobs_db"], str(db_path)]
     argv += list(extra)
     if resume:
-        argv.append("--resume")
+        argv.append(RUN_FLAGS["resume"])
     return argv

@@ -7,8 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.jobs.launchers.slurm_config import SlurmResources
-
-Preset = Literal["smoke", "default", "cpu", "reference"]
+from common.jobspec import Preset
 
 
 class JobConfig(BaseModel):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from storage.layout import job_log_path
+
 
 def log_path(store_dir: str | Path, job_id: str) -> Path:
-    return Path(store_dir) / "jobs" / f"{job_id}.log"
+    return job_log_path(store_dir, job_id)
 
 
 def tail_lines(path: str | Path, lines: int, *, block: int = 8192) -> list[str]:

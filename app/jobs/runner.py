@@ -27,6 +27,7 @@ from app.jobs.launchers.local import LocalLauncher
 from app.jobs.lock import RunnerLock
 from app.jobs.process import describe_exit
 from storage.jobs import InvalidTransitionError, Job, JobStore, default_db_path
+from storage.layout import runner_lock_path
 
 __all__ = ["CANCELLED", "GONE_AFTER_RESTART", "KIND", "NEVER_STARTED", "JobRunner"]
 
@@ -88,7 +89,7 @@ class JobRunner:
                 cancel_grace_s=cancel_grace_s,
             ),
         )
-        self.lock = RunnerLock(self.store_dir / "jobs" / "runner.lock")
+        self.lock = RunnerLock(runner_lock_path(self.store_dir))
         self._watched: dict[str, _Watched] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()

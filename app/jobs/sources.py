@@ -4,24 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.errors import DataError
-from training.data.sources import parse_synthetic
-
-# Named sources (the training CLI's `NAMED_SOURCES`; kept here so the server does not
-# import training).
-NAMED = (
-    "synthetic", "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest",
-    "ml-latest-small",
-)  # fmt: skip
-PREFIXES = ("synthetic:", "tfds:movielens/")
+from common.sources import SourceError, check_synthetic, is_named
 
 
 class DataSourceError(ValueError):
     """The data source is neither a named source nor a path inside the data root."""
-
-
-def is_named(source: str) -> bool:
-    return source in NAMED or any(source.startswith(p) and len(source) > len(p) for p in PREFIXES)
 
 
 def validate_items(items: str, *, data_root: str | Path) -> str:
@@ -44,8 +31,8 @@ def validate_source(source: str, *, data_root: str | Path) -> str:
         )
     if source == "synthetic" or source.startswith("synthetic:"):
         try:  # refused now, not minutes later when the job's process starts
-            parse_synthetic(source).validate()
-        except DataError as exc:
+            check_synthetic(source)
+        except SourceError as exc:
             raise DataSourceError(str(exc)) from None
     if is_named(source):
         return source

@@ -1,7 +1,7 @@
 """Data sources -> `WatchData` (watch matrix, ids, titles, genres)."""
 
 from training.data.errors import DataError, DataWarning
-from training.data.genres import GENRES
+from training.data.genre_mapping import GENRES
 from training.data.options import LoadOptions
 from training.data.sources import NAMED_SOURCES, load_source, parse_synthetic
 from training.data.summary import format_summary, summarize

@@ -20,7 +20,7 @@ from common.ids import decimal_int
 from training.data.bundle import Bundle, open_bundle
 from training.data.decode import LATIN1, UTF8, decode_lines, warn_control_chars
 from training.data.errors import DataError
-from training.data.genres import GenreMapper
+from training.data.genre_mapping import GenreMapper
 from training.data.numeric import NumericColumn, line_of_row, read_numeric_table
 from training.data.rules import Interactions
 

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.sources import (
+    MOVIELENS_RELEASES,
+    NAMED_SOURCES,
+    SourceError,
+    parse_synthetic_options,
+)
+from storage.layout import DEFAULT_DATA
 from training.data.errors import DataError
 from training.data.generic import INTERACTION_SUFFIXES, read_interactions
 from training.data.grouplens import read_grouplens
@@ -15,35 +22,16 @@ from training.data.watch import WatchData
 
 __all__ = ["MOVIELENS_RELEASES", "NAMED_SOURCES", "load_source", "parse_synthetic"]
 
-MOVIELENS_RELEASES = (
-    "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small",
-)  # fmt: skip
-NAMED_SOURCES = ("synthetic", *MOVIELENS_RELEASES)
 # Folder names GroupLens' zips extract to, where they differ from the release's name.
 _FOLDER_ALIASES = {"ml-10m": ("ml-10M100K",)}
-
-_SYNTHETIC_KEYS = {
-    "users": "num_users",
-    "movies": "num_movies",
-    "dim": "latent_dim",
-    "seed": "seed",
-}
 
 
 def parse_synthetic(source: str) -> SyntheticSpec:
     """Parse `synthetic` or `synthetic:users=N,movies=M,dim=D,seed=S` into a spec."""
-    _, _, options = source.partition(":")
-    values: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in options.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or key not in _SYNTHETIC_KEYS:
-            raise DataError(
-                f"bad synthetic option {item!r}; use synthetic:users=N,movies=M,dim=D,seed=S"
-            )
-        try:
-            values[_SYNTHETIC_KEYS[key]] = int(value)
-        except ValueError:
-            raise DataError(f"synthetic option {key} must be an integer, got {value!r}") from None
+    try:
+        values = parse_synthetic_options(source)
+    except SourceError as exc:
+        raise DataError(str(exc)) from None
     return SyntheticSpec(**values)
 
 
@@ -94,7 +82,7 @@ def load_source(
         )
     if source == "synthetic" or source.startswith("synthetic:"):
         return generate(parse_synthetic(source))
-    root = Path(data_root) if data_root is not None else Path("var/data")
+    root = Path(data_root) if data_root is not None else DEFAULT_DATA
     if source.startswith("tfds:"):
         roots = [root] + ([Path(store)] if store is not None else [])
         return read_tfds(source.removeprefix("tfds:"), cache_roots=roots if use_cache else ())

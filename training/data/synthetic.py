@@ -17,9 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.sources import synthetic_size_problem
 from training.data.errors import DataError
-from training.data.genres import GENRES
+from training.data.genre_mapping import GENRES
 from training.data.watch import SyntheticTruth, WatchData, build_watch_data
+
+__all__ = [
+    "SYNTHETIC_GENRES",
+    "SyntheticSpec",
+    "generate",
+]
 
 _ADJECTIVES = (
     "Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Endless", "Midnight",
@@ -48,10 +55,11 @@ class SyntheticSpec:
     user_bias_scale: float = 0.8
 
     def validate(self) -> None:
-        if self.num_users < 1 or self.num_movies < 1:
-            raise DataError("synthetic data needs at least one user and one movie")
-        if self.latent_dim < 1:
-            raise DataError("synthetic latent_dim must be at least 1")
+        problem = synthetic_size_problem(
+            num_users=self.num_users, num_movies=self.num_movies, latent_dim=self.latent_dim
+        )
+        if problem:
+            raise DataError(problem)
         if min(self.embedding_scale, self.movie_bias_scale, self.user_bias_scale) < 0:
             raise DataError("synthetic scales must be non-negative")
 

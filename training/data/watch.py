@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from training.data.errors import DataError
-from training.data.genres import NO_GENRE
+from training.data.genre_mapping import NO_GENRE
 
 __all__ = ["Catalog", "IdKind", "SyntheticTruth", "WatchData", "build_watch_data", "factorize"]
 

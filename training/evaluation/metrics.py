@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "METRIC_NAMES",
+    "ranking_metrics",
+    "top_k",
+]
+
 METRIC_NAMES = ("hr@10", "recall@20", "ndcg@10")
 
 

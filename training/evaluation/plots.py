@@ -9,6 +9,13 @@ from matplotlib.figure import Figure
 
 from training.evaluation.report import EvaluationResult
 
+__all__ = [
+    "entropy_png",
+    "evaluation_pngs",
+    "rankers_png",
+    "reliability_png",
+]
+
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()

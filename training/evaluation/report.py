@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from training.data import WatchData
 from training.evaluation.metrics import METRIC_NAMES, ranking_metrics, top_k
@@ -16,6 +17,11 @@ from training.evaluation.rankers import (
     posterior_scores,
 )
 from training.evaluation.split import HoldoutSplit
+
+__all__ = [
+    "EvaluationResult",
+    "evaluate_posterior",
+]
 
 
 class EvaluationResult(NamedTuple):
@@ -150,8 +156,8 @@ def evaluate_posterior(
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    rx = np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
-    ry = np.argsort(np.argsort(y, kind="stable"), kind="stable").astype(float)
-    if rx.std() == 0 or ry.std() == 0:
+    """Spearman's rank correlation, ties given their average rank (`scipy.stats.spearmanr`);
+    NaN when either side is constant."""
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
+    return float(spearmanr(x, y).statistic)

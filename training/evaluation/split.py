@@ -19,6 +19,14 @@ import numpy as np
 
 from training.data import DataError, WatchData
 
+__all__ = [
+    "TIE_SHARE",
+    "HoldoutSplit",
+    "SplitStrategy",
+    "describe_ties",
+    "holdout_split",
+]
+
 SplitStrategy = Literal["random", "latest"]
 # A user's held-out boundary counts as tied when more than this share of their held-out
 # watches was picked at random from a group of equal timestamps.

@@ -32,8 +32,10 @@ from app.jobs.launchers.slurm_config import (
 from app.jobs.launchers.slurm_script import render_script
 from app.jobs.launchers.slurm_state import SlurmJob, describe_end, stepd_messages
 from app.jobs.logs import log_path, tail_lines
+from common.jobspec import RUN_FLAGS
 from storage.job_outcome import Outcome, OutcomeError, read_outcome
 from storage.jobs import Job, JobStore
+from storage.layout import job_files_dir
 
 __all__ = ["SlurmHandle", "SlurmLauncher", "job_files"]
 
@@ -43,7 +45,7 @@ log = logging.getLogger("shardlens.jobs")
 def job_files(store_dir: Path, job_id: str) -> dict[str, Path]:
     """Where a Slurm job's files live in the store: its batch script, progress lines and
     outcome (the log is `app.jobs.logs.log_path`)."""
-    folder = store_dir / "jobs" / job_id
+    folder = job_files_dir(store_dir, job_id)
     return {
         "script": folder / "job.sbatch",
         "progress": folder / "progress.jsonl",
@@ -97,10 +99,11 @@ class SlurmLauncher:
         try:
             resources = effective_resources(self.settings, job.config.get("slurm"))
             per_task = local_devices(job.config.get("devices"), resources)
-            extra = ["--distributed", "auto", "--outcome-file", str(files["outcome"])]
-            extra += ["--progress-jsonl", str(files["progress"])]
+            extra = [RUN_FLAGS["distributed"], "auto"]
+            extra += [RUN_FLAGS["outcome_file"], str(files["outcome"])]
+            extra += [RUN_FLAGS["progress_jsonl"], str(files["progress"])]
             if per_task is not None:
-                extra += ["--local-devices", str(per_task)]
+                extra += [RUN_FLAGS["local_devices"], str(per_task)]
             argv = training_command(
                 {k: v for k, v in job.config.items() if k not in LAUNCHER_KEYS},
                 job_id=job.id,

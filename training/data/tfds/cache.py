@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
-import os
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -24,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.fsio import exclusive_lock, fsync_dir, write_chunks
+from storage.fsio import atomic_write, exclusive_lock
 from training.data.watch import WatchData
 
 __all__ = ["CACHE_FOLDER", "cache_key", "cache_path", "load_cached", "save_cached", "writable_slot"]
@@ -139,17 +137,10 @@ def save_cached(path: Path, data: WatchData, key: dict[str, Any]) -> bool:
 
     Returns False, with a warning, when the write fails (a full disk only costs speed).
     """
-    buffer = io.BytesIO()
-    np.savez(buffer, **_to_arrays(data, key))  # type: ignore[arg-type]  # numpy's stub
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    arrays = _to_arrays(data, key)
     try:
-        write_chunks(tmp, [buffer.getbuffer()])
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
     except OSError as e:
         warnings.warn(f"cannot write the tfds cache {path}: {e}", RuntimeWarning, stacklevel=2)
         return False
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     return True

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from training.data.errors import DataError
-from training.data.genres import GenreMapper
+from training.data.genre_mapping import GenreMapper
 from training.data.watch import WatchData, build_watch_data
 
 __all__ = ["REQUIRED_FEATURES", "Ratings", "decode_examples", "to_watch_data"]
