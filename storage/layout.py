@@ -85,11 +85,6 @@ def pins_dir(store: Path) -> Path:
     return store / "pins"
 
 
-def checkpoints_dir(store: Path) -> Path:
-    """`<store>/checkpoints/`: one folder per training run (its run key or job id)."""
-    return store / "checkpoints"
-
-
 def lock_path(store: Path) -> Path:
     return store / ".lock"
 
@@ -99,7 +94,7 @@ def latest_path(store: Path) -> Path:
 
 
 def checkpoints_dir(store: str | Path) -> Path:
-    """Where training runs keep their checkpoints, one folder per run key."""
+    """`<store>/checkpoints/`: one folder per training run (its run key, or the job id)."""
     return Path(store) / "checkpoints"
 
 

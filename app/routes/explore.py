@@ -29,10 +29,10 @@ from app.explore.schemas import (
     UserProfileResponse,
     UserSearchResponse,
 )
-from app.serving.model_state import Served
 from app.params import UserId
 from app.routes.recommend import lookup_user
 from app.schemas import MovieRef
+from app.serving.model_state import Served
 
 __all__ = ["router"]
 

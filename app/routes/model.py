@@ -19,7 +19,6 @@ from app.deps import (
 )
 from app.errors import error_responses, not_modified_response
 from app.http_cache import cache_control, etag_for, fresh, not_modified
-from app.serving.model_state import ModelHolder, Served
 from app.schemas import (
     ConvergenceReport,
     HealthResponse,
