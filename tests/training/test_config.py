@@ -56,8 +56,9 @@ def test_presets_are_valid_and_the_reference_matches_the_notebook():
     for config in PRESETS.values():
         config.validate()
     ref = preset("reference")
+    # The notebook's schedule with 4 chains, not 2: R-hat from 2 chains certifies little.
     assert (ref.num_chains, ref.latent_dim, ref.step_size, ref.num_leapfrog_steps) == (
-        2,
+        4,
         20,
         1e-2,
         100,

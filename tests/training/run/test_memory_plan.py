@@ -44,7 +44,7 @@ def test_dense_term_shrinks_with_devices_and_movie_terms_do_not():
 
 
 def test_accelerator_refusal_says_how_many_devices_would_do():
-    config = PRESETS["reference"].replace(devices=8, likelihood="reference")
+    config = PRESETS["reference"].replace(devices=8, likelihood="reference")  # 4 chains
     plan = _plan(config, platform="gpu", device=16 * GIB, host=512 * GIB, local=8)
     with pytest.raises(MemoryPlanError) as caught:
         check_fits(plan, config)
@@ -53,9 +53,9 @@ def test_accelerator_refusal_says_how_many_devices_would_do():
     assert "watch matrix 162,541 x 59,047" in message
     # The smallest power-of-two multiple of 8 devices whose per-device need fits.
     devices = int(message.split("it would fit on ")[1].split(" devices")[0])
-    fits = device_bytes(n=ML25M["users"], m=ML25M["movies"], d=20, c=2, p=devices, t=50,
+    fits = device_bytes(n=ML25M["users"], m=ML25M["movies"], d=20, c=4, p=devices, t=50,
                         likelihood="reference", ordered=False)  # fmt: skip
-    half = device_bytes(n=ML25M["users"], m=ML25M["movies"], d=20, c=2, p=devices // 2, t=50,
+    half = device_bytes(n=ML25M["users"], m=ML25M["movies"], d=20, c=4, p=devices // 2, t=50,
                         likelihood="reference", ordered=False)  # fmt: skip
     assert fits["total"] <= 16 * GIB < half["total"]
     assert f"({devices // 8} hosts of 8)" in message
