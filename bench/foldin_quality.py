@@ -32,7 +32,7 @@ from training.config import TrainConfig  # noqa: E402
 from training.data import SyntheticSpec, WatchData, generate  # noqa: E402
 from training.evaluation.metrics import ranking_metrics, top_k  # noqa: E402
 from training.evaluation.split import holdout_split  # noqa: E402
-from training.train import train  # noqa: E402
+from training.run.loop import train  # noqa: E402
 
 
 def without_users(data: WatchData, hidden: np.ndarray) -> WatchData:

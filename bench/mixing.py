@@ -8,7 +8,7 @@ once with `diagonal` (Stan's windowed diagonal adaptation), then NumPyro's
 steps per iteration on the same model (Gaussian priors, Bernoulli-logit likelihood) and data.
 
 For each it prints the bulk ESS (rank-normalized, total over chains, `arviz-stats` through
-`training.diagnostics.chain_stats`) of the log-likelihood and the minimum and median over
+`training.run.diagnostics.chain_stats`) of the log-likelihood and the minimum and median over
 the 50 fixed pair logits, per 1,000 gradient evaluations of the sampling phase (one leapfrog
 step of all chains) and per second of sampling, split R-hat, the final step size, and the
 ratio diagonal / identity. Per-gradient figures do not depend on the machine's load; per
@@ -64,7 +64,7 @@ def figures(loglik: Any, pair: Any, gradients: float, seconds: float) -> dict[st
     """ESS per 1,000 gradients and per second, and split R-hat, from [S, C(, K)] draws."""
     import numpy as np
 
-    from training.diagnostics import chain_stats
+    from training.run.diagnostics import chain_stats
 
     ll, pp = chain_stats(loglik), chain_stats(pair)
     ess = {
@@ -82,8 +82,8 @@ def run_project(config: Any, data: Any, pairs: Any) -> dict[str, float]:
     """The training job's sampler; figures over its sampling phase."""
     import numpy as np
 
-    from training.diagnostics import pair_logits
-    from training.train import train
+    from training.run.diagnostics import pair_logits
+    from training.run.loop import train
 
     result = train(config, data)
     assert result is not None
@@ -109,7 +109,7 @@ def run_numpyro(config: Any, data: Any, pairs: Any, burnin: int, results: int) -
     import numpyro.distributions as dist
     from numpyro.infer import HMC, MCMC, init_to_sample
 
-    from training.diagnostics import pair_logits
+    from training.run.diagnostics import pair_logits
 
     watch = jnp.asarray(data.dense(np.float32))
     n, m, d, s = data.num_users, data.num_movies, config.latent_dim, config.prior_scale
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from training.config import TrainConfig
     from training.data import SyntheticSpec, generate
-    from training.diagnostics import probe_pairs
+    from training.run.diagnostics import probe_pairs
 
     users = max(2, round(ML1M_USERS * args.scale))
     movies = max(2, round(ML1M_MOVIES * args.scale))

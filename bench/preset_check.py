@@ -1,7 +1,7 @@
 """Does a preset converge by the publish gate's thresholds? Runs it over several seeds.
 
-Runs the training job (``training.train``) for a preset, optionally with overrides, once
-per seed, and prints for each run the gate's four figures (``training.convergence.assess``:
+Runs the training job (``training.run.loop.train``) for a preset, optionally with overrides, once
+per seed, and prints for each run the gate's four figures (``training.run.gate.assess``:
 log-likelihood split R-hat and bulk ESS, median and maximum pair-logit split R-hat), the
 pair-logit bulk ESS (minimum, median), ESS per 1,000 leapfrog steps of the sampling phase
 (one leapfrog step = one gradient evaluation of all chains), leapfrog/s, the seconds of
@@ -72,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from training.config import preset
-    from training.convergence import Thresholds, assess
     from training.data import load_source
-    from training.mesh import request_cpu_devices
+    from training.parallel.mesh import request_cpu_devices
+    from training.run.gate import Thresholds, assess
 
     base = preset(args.preset)
     base = base.replace(data=args.data, **overrides(base, args.set))
     request_cpu_devices(base.devices)
-    from training.train import train
+    from training.run.loop import train
 
     data = load_source(base.data)
     print(

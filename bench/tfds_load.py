@@ -3,7 +3,7 @@
 Writes synthetic GroupLens files of ml-1m's size (1,000,209 ratings, 6,040 users, 3,706
 movies) and ml-100k's (100,000 ratings, 943 users, 1,682 movies), prepares them as
 `movielens/1m-ratings` and `movielens/100k-ratings` in the array_record format with tfds's
-own builder (as `tests/tfds_files.py` does: once, kept in --workdir; 9 to 30 minutes for
+own builder (as `tests/helpers/tfds_files.py` does: once, kept in --workdir; 9 to 30 minutes for
 ml-1m on a busy 2-core machine), then loads each in fresh processes:
 
 - cold: the first load, decoding every record (and writing the cache);
@@ -98,7 +98,7 @@ def write_synthetic(size: str, extracted: Path, *, scale: float = 1.0, seed: int
 
 def prepare(size: str, workdir: Path, *, scale: float = 1.0) -> Path:
     """The tfds data dir holding `movielens/<size>-ratings`, prepared once."""
-    from tests.tfds_files import prepare_movielens
+    from tests.helpers.tfds_files import prepare_movielens
 
     data_dir = workdir / "tensorflow_datasets"
     done = data_dir / "movielens" / f"{size}-ratings"

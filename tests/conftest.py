@@ -10,7 +10,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 
-from tests.movielens_files import write_ml1m, write_ml100k
+from tests.helpers.movielens_files import write_ml1m, write_ml100k
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ def ml100k_dir(tmp_path):
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    """A single-node Slurm on this machine for the whole test run (tests/slurm_helpers.py)."""
-    from tests.slurm_helpers import start_cluster, stop_cluster
+    """A single-node Slurm on this machine for the whole test run (tests/helpers/slurm_helpers.py)."""
+    from tests.helpers.slurm_helpers import start_cluster, stop_cluster
 
     cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
     yield cluster

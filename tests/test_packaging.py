@@ -73,7 +73,7 @@ def test_the_container_runs_unprivileged_with_a_liveness_check():
     (healthcheck,) = [rest for op, rest in rows if op == "HEALTHCHECK"]
     assert "/healthz" in healthcheck
     cmd = [rest for op, rest in rows if op == "CMD"][-1]
-    # binds first, trains in the background (tests/test_app_cli.py)
+    # binds first, trains in the background (tests/app/test_cli.py)
     assert "--train-if-empty" in cmd
     installs = [rest for op, rest in rows if op == "RUN" and "pip install" in rest]
     assert installs and all("-c requirements.lock" in rest for rest in installs)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from storage.cli import EXIT_CORRUPT, EXIT_MISSING, EXIT_OK, main
-from tests.storage_helpers import ROOT, publish_small, subprocess_env
+from tests.helpers.storage_helpers import ROOT, publish_small, subprocess_env
 
 
 def run(*argv: str) -> tuple[int, str]:

@@ -11,7 +11,7 @@ import pytest
 
 from storage import layout
 from storage.posterior import gc, latest_version, list_versions, open_posterior
-from tests.storage_helpers import publish_small, spawn_helper
+from tests.helpers.storage_helpers import publish_small, spawn_helper
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from storage.errors import StoreError
 from storage.posterior import list_versions, open_posterior, publish_posterior
-from tests.app_helpers import app_settings
+from tests.helpers.app_helpers import app_settings
 from training.data.watch import build_watch_data
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"

@@ -13,7 +13,7 @@ from storage.jobs import (
     JobNotFoundError,
     JobStore,
 )
-from tests.storage_helpers import spawn_helper
+from tests.helpers.storage_helpers import spawn_helper
 
 
 @pytest.fixture

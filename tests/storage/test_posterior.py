@@ -20,7 +20,7 @@ from storage.posterior import (
     open_posterior,
     publish_posterior,
 )
-from tests.storage_helpers import CHAINS, DRAWS, make_samples, publish_small, small_data
+from tests.helpers.storage_helpers import CHAINS, DRAWS, make_samples, publish_small, small_data
 
 
 def test_round_trip_is_exact(tmp_path):

@@ -17,7 +17,7 @@ from storage.errors import NoPosteriorError
 from storage.jobs import JobStore, default_db_path
 from storage.posterior import StoreError, gc, list_versions, open_posterior, pin
 from storage.retention import default_keep, hold, holds, live_pins, unpin
-from tests.storage_helpers import publish_small
+from tests.helpers.storage_helpers import publish_small
 
 
 @pytest.fixture

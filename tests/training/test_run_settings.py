@@ -12,7 +12,7 @@ import pytest
 from storage import layout
 from storage.cli import main as storage_main
 from storage.retention import default_keep
-from tests.storage_helpers import publish_small
+from tests.helpers.storage_helpers import publish_small
 from training.cli.main import build_parser
 from training.cli.train import settings_from_args
 from training.run_settings import RunSettings, TrainingEnvironment, run_settings

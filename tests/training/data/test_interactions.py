@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from storage.posterior import open_posterior, publish_posterior
-from tests.app_helpers import app_settings
+from tests.helpers.app_helpers import app_settings
 from training.cli.main import main as training_main
 from training.data import DataError, DataWarning, LoadOptions, load_source
 

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.movielens_files import (
+from tests.helpers.movielens_files import (
     CSV_RATINGS,
     ML10M_RATINGS,
     csv_texts,

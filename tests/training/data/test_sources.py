@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.movielens_files import (
+from tests.helpers.movielens_files import (
     ML1M_RATINGS,
     ml1m_texts,
     write_ml1m,

@@ -1,7 +1,7 @@
 """The tfds source on real preparations written by tfds's own `movielens` builder.
 
 Nothing here fakes tfds: each test prepares a tiny `movielens/*-ratings` dataset from
-GroupLens files it writes (see `tests/tfds_files.py`), in the `array_record` format, and
+GroupLens files it writes (see `tests/helpers/tfds_files.py`), in the `array_record` format, and
 reads it back through `load_source`.
 """
 
@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.movielens_files import ML1M_RATINGS
-from tests.tfds_files import prepare_movielens, write_grouplens
+from tests.helpers.movielens_files import ML1M_RATINGS
+from tests.helpers.tfds_files import prepare_movielens, write_grouplens
 from training.cli.main import main as training_main
 from training.data import DataError, WatchData, load_source
 from training.data.tfds import choose_reader, read_tfds

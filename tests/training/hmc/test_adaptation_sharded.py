@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tensorflow_probability.substrates import jax as tfp
 
-from tests.gaussian_target import gaussian_problem, run_adaptive
+from tests.helpers.gaussian_target import gaussian_problem, run_adaptive
 from training.config import TrainConfig
 from training.hmc.adaptation import AdaptationOptions, AdaptiveHMC
 

@@ -10,7 +10,13 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 from tensorflow_probability.substrates import jax as tfp
 
-from tests.fast_helpers import AXIS, pad_users, random_problem, reference_log_prob, user_mesh
+from tests.helpers.fast_helpers import (
+    AXIS,
+    pad_users,
+    random_problem,
+    reference_log_prob,
+    user_mesh,
+)
 from training.hmc.fast_kernel import make_fast_kernel
 from training.hmc.momenta import draw_momentum
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from tests.fast_helpers import AXIS, pad_users, random_problem, reference_log_prob, user_mesh
+from tests.helpers.fast_helpers import (
+    AXIS,
+    pad_users,
+    random_problem,
+    reference_log_prob,
+    user_mesh,
+)
 from training.hmc.double_float import compensated_sum, df_sub
 from training.hmc.fast_target import make_fast_target
 

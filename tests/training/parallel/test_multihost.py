@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import multihost_worker as worker
+from tests.helpers import multihost_worker as worker
 from training.config import preset
 from training.data import load_source
 from training.run.loop import train
@@ -124,7 +124,7 @@ def test_log_density_and_gradient_equal_single_process(tmp_path):
     procs = _start(
         lambda pid: [
             "-m",
-            "tests.multihost_worker",
+            "tests.helpers.multihost_worker",
             f"127.0.0.1:{port}",
             str(PROCESSES),
             str(pid),
