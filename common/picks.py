@@ -28,6 +28,7 @@ __all__ = [
     "rank_movies",
     "sigmoid",
     "top_unwatched",
+    "user_pick_entropy_bits",
 ]
 
 NO_PICK = -1  # a sample with no eligible movie (every candidate watched or excluded)
@@ -83,6 +84,33 @@ def pick_entropy_bits(counts: np.ndarray) -> np.ndarray:
         terms = np.where(p > 0, -p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
     entropy = terms.sum(axis=-1) + 0.0  # + 0.0: no negative zero
     return np.where(total[..., 0] > 0, entropy, np.nan)
+
+
+def user_pick_entropy_bits(picks: np.ndarray, *, chunk_users: int = 4096) -> np.ndarray:
+    """Every user's pick entropy in bits, float64 [N], from picks [N, K] (`NO_PICK` ignored).
+
+    The same quantity as `pick_entropy_bits(count_picks(picks, M))` row by row, without the
+    [N, M] counts: each row is sorted and each run of c equal picks among n valid ones adds
+    -(c / n) log2(c / n), vectorized `chunk_users` rows at a time (O(N K log K), so cheap
+    for catalogues of any size). A user without any pick gets NaN, as in `pick_entropy_bits`.
+    """
+    num_users = picks.shape[0]
+    out = np.full(num_users, np.nan)
+    for start in range(0, num_users, chunk_users):
+        rows = np.sort(np.asarray(picks[start : start + chunk_users], dtype=np.int64), axis=1)
+        if rows.size == 0:
+            continue
+        new_run = np.ones(rows.shape, dtype=bool)
+        new_run[:, 1:] = rows[:, 1:] != rows[:, :-1]
+        run_id = np.cumsum(new_run.ravel()) - 1
+        run_len = np.bincount(run_id)[run_id].reshape(rows.shape).astype(np.float64)
+        valid = rows >= 0
+        n = valid.sum(axis=1).astype(np.float64)
+        safe_n = np.maximum(n, 1.0)[:, None]
+        terms = np.where(valid, np.log2(run_len / safe_n), 0.0)
+        entropy = -(terms.sum(axis=1) / safe_n[:, 0]) + 0.0  # + 0.0: no negative zero
+        out[start : start + rows.shape[0]] = np.where(n > 0, entropy, np.nan)
+    return out
 
 
 def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:

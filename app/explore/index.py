@@ -4,7 +4,7 @@
   numeric ids come out in natural order ("1", "10".."19", "100", ...);
 - casefolded titles for substring search;
 - every user's pick entropy over the unfiltered picks (the same formula as
-  `app.serving.recommend.summarize_picks`), sorted, so a user's percentile is one binary search.
+  `common.picks`), sorted, so a user's percentile is one binary search.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+
+from common.picks import user_pick_entropy_bits
 
 __all__ = [
     "ExploreIndex",
@@ -41,29 +43,10 @@ class IdMatches(NamedTuple):
 
 
 def pick_entropies(picks: np.ndarray, *, chunk_users: int = 4096) -> np.ndarray:
-    """Shannon entropy in bits of each row's pick distribution, float64 [N].
-
-    `picks` is [N, K] movie indices with -1 for a sample without a pick (ignored, as
-    `summarize_picks` ignores it). Each element of a run of c equal picks among n valid ones
-    contributes -log2(c / n) / n, so the rows are sorted and run lengths counted, vectorized,
-    `chunk_users` rows at a time to keep memory bounded. A row without valid picks has 0.
-    """
-    num_users = picks.shape[0]
-    out = np.zeros(num_users, dtype=np.float64)
-    for start in range(0, num_users, chunk_users):
-        rows = np.sort(np.asarray(picks[start : start + chunk_users], dtype=np.int64), axis=1)
-        if rows.size == 0:
-            continue
-        new_run = np.ones(rows.shape, dtype=bool)
-        new_run[:, 1:] = rows[:, 1:] != rows[:, :-1]
-        run_id = np.cumsum(new_run.ravel()) - 1
-        run_len = np.bincount(run_id)[run_id].reshape(rows.shape).astype(np.float64)
-        valid = rows >= 0
-        n = valid.sum(axis=1, keepdims=True).astype(np.float64)
-        safe_n = np.maximum(n, 1.0)
-        terms = np.where(valid, np.log2(run_len / safe_n), 0.0)
-        out[start : start + rows.shape[0]] = -(terms.sum(axis=1) / safe_n[:, 0]) + 0.0
-    return out
+    """Each user's pick entropy in bits, float64 [N], from picks [N, K]
+    (`common.picks.user_pick_entropy_bits`); a user without any pick counts as 0 here, so
+    the percentile table has a value for every user."""
+    return np.nan_to_num(user_pick_entropy_bits(picks, chunk_users=chunk_users), nan=0.0)
 
 
 def max_entropy_bits(num_samples: int, candidates: int) -> float:

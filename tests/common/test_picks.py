@@ -14,6 +14,7 @@ from common.picks import (
     probability_summary,
     rank_movies,
     top_unwatched,
+    user_pick_entropy_bits,
 )
 
 
@@ -116,3 +117,14 @@ def test_ranking_rejects_unknown_modes():
         rank_movies(
             np.ones(2, bool), counts=np.zeros(2), mean_probability=np.zeros(2), rank="x", k=1
         )  # type: ignore[arg-type]
+
+
+def test_user_pick_entropies_equal_the_counts_formula_row_by_row():
+    rng = np.random.default_rng(3)
+    picks = rng.integers(-1, 7, size=(41, 23)).astype(np.int16)
+    picks[5] = -1  # no candidate left in any sample
+    picks[6] = 4  # every sample agrees
+    got = user_pick_entropy_bits(picks, chunk_users=8)  # several chunks, the last partial
+    expected = pick_entropy_bits(count_picks(picks, 7))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert np.isnan(got[5]) and got[6] == 0.0
