@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SHARDLENS_ENV", "StoreSettings"]
+__all__ = ["COMMAND_ENV_CONFIG", "StoreSettings"]
 
 # How every command outside the server reads its settings: `SHARDLENS_*` variables, else
 # the working folder's `.env`; an empty variable counts as unset.
-SHARDLENS_ENV = SettingsConfigDict(
+COMMAND_ENV_CONFIG = SettingsConfigDict(
     env_prefix="SHARDLENS_",
     env_file=".env",
     env_file_encoding="utf-8",
@@ -24,7 +24,7 @@ SHARDLENS_ENV = SettingsConfigDict(
 class StoreSettings(BaseSettings):
     """`SHARDLENS_STORE_DIR` and `SHARDLENS_KEEP_VERSIONS` (empty = unset)."""
 
-    model_config = SHARDLENS_ENV
+    model_config = COMMAND_ENV_CONFIG
 
     store_dir: str | None = None
     keep_versions: str | None = None

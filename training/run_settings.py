@@ -14,7 +14,7 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from storage.layout import DEFAULT_DATA, DEFAULT_STORE
-from storage.store_settings import SHARDLENS_ENV
+from storage.store_settings import COMMAND_ENV_CONFIG
 
 __all__ = ["RunSettings", "TrainingEnvironment", "run_settings"]
 
@@ -22,7 +22,7 @@ __all__ = ["RunSettings", "TrainingEnvironment", "run_settings"]
 class TrainingEnvironment(BaseSettings):
     """The `SHARDLENS_*` variables the training commands read (or `.env`; empty = unset)."""
 
-    model_config = SHARDLENS_ENV
+    model_config = COMMAND_ENV_CONFIG
 
     store_dir: Path = DEFAULT_STORE
     data_dir: Path = DEFAULT_DATA

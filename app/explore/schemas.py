@@ -30,7 +30,7 @@ class UserSearchResponse(BaseModel):
         "json_schema_extra": {
             "examples": [
                 {
-                    "model_version": "20261127T0740-1a2b",
+                    "model_version": "20261127T074000.000000Z-1a2b",
                     "prefix": "40",
                     "total": 111,
                     "users": [{"user_id": "40", "watched_count": 21}],
@@ -66,7 +66,7 @@ class MovieSearchResponse(BaseModel):
         "json_schema_extra": {
             "examples": [
                 {
-                    "model_version": "20261127T0740-1a2b",
+                    "model_version": "20261127T074000.000000Z-1a2b",
                     "query": "toy story",
                     "total": 2,
                     "movies": [
@@ -116,7 +116,7 @@ class UserProfileResponse(BaseModel):
             "examples": [
                 {
                     "user_id": "405",
-                    "model_version": "20261127T0740-1a2b",
+                    "model_version": "20261127T074000.000000Z-1a2b",
                     "watched_count": 3,
                     "history": [
                         {"movie_id": "1", "title": "Toy Story (1995)", "genres": ["Animation"]}
