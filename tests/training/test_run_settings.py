@@ -74,10 +74,14 @@ def test_storage_command_reads_dotenv(clean_env, monkeypatch):
     for name in ("SHARDLENS_KEEP_VERSIONS",):
         monkeypatch.delenv(name, raising=False)
     store = clean_env / "elsewhere"
-    (clean_env / ".env").write_text(f"SHARDLENS_STORE_DIR={store}\nSHARDLENS_KEEP_VERSIONS=2\n")
+    dotenv = clean_env / ".env"
+    # Publishing collects old versions itself, keeping SHARDLENS_KEEP_VERSIONS: keep all
+    # three while publishing, then let `python -m storage gc` apply a smaller .env value.
+    dotenv.write_text(f"SHARDLENS_STORE_DIR={store}\nSHARDLENS_KEEP_VERSIONS=5\n")
+    versions = [publish_small(store, seed=seed) for seed in range(3)]
+    dotenv.write_text(f"SHARDLENS_STORE_DIR={store}\nSHARDLENS_KEEP_VERSIONS=2\n")
     assert layout.default_store_dir() == store
     assert default_keep() == 2
-    versions = [publish_small(store, seed=seed) for seed in range(3)]
     out = io.StringIO()
     assert storage_main(["gc", "--json"], out=out) == 0
     report = json.loads(out.getvalue())
