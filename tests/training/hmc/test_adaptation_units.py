@@ -68,28 +68,33 @@ def test_dual_averaging_finds_the_step_size_with_the_target_acceptance():
     assert float(da_final_step_size(da_init(0.3))) == pytest.approx(0.3)
 
 
-def test_welford_pooled_over_chains_matches_numpy():
+def test_welford_gives_the_within_chain_variance_averaged_over_chains():
+    # Three chains centred far apart (as chains of a matrix factorization sit in different
+    # rotations): the estimate is each chain's own variance, averaged, not the spread of all
+    # draws together, which the offsets would inflate about 10,000 times.
     rng = np.random.default_rng(0)
-    draws = (rng.normal(size=(40, 3, 5, 2)) * [1.0, 100.0] + 7.0).astype(np.float32)
-    state = welford_init([(5, 2)])
+    offsets = np.array([-300.0, 0.0, 300.0])[None, :, None, None]
+    draws = (rng.normal(size=(40, 3, 5, 2)) * [1.0, 100.0] + 7.0 + offsets).astype(np.float32)
+    state = welford_init([(3, 5, 2)])
     for step in draws:
         state = welford_update(state, [jnp.asarray(step)])
-    pooled = draws.reshape(-1, 5, 2)
-    assert float(state.num_draws) == 120
-    np.testing.assert_allclose(state.mean[0], pooled.mean(0), rtol=1e-5)
-    np.testing.assert_allclose(welford_variance(state)[0], pooled.var(0, ddof=1), rtol=1e-4)
+    assert float(state.num_draws) == 40
+    np.testing.assert_allclose(state.mean[0], draws.mean(0), rtol=1e-5)
+    within = draws.var(0, ddof=1).mean(0)
+    np.testing.assert_allclose(welford_variance(state)[0], within, rtol=1e-4)
+    assert np.all(draws.reshape(-1, 5, 2).var(0, ddof=1)[:, 0] > 1000 * within[:, 0])
 
 
 def test_regularization_is_stans_and_padded_users_keep_unit_mass():
     rng = np.random.default_rng(1)
     draws = rng.normal(size=(10, 2, 4)).astype(np.float32) * 3.0
-    state = welford_init([(4,), (4,), (3,), (3,)])
+    state = welford_init([(2, 4), (2, 4), (2, 3), (2, 3)])
     for step in draws:
         state = welford_update(state, [jnp.asarray(step)] * 2 + [jnp.asarray(step[:, :3])] * 2)
     mask = jnp.array([True, True, True, False])
     inv = regularized_inverse_mass(state, user_mask=mask)
-    var = draws.reshape(-1, 4).var(0, ddof=1)
-    n = 20.0
+    var = draws.var(0, ddof=1).mean(0)
+    n = 20.0  # 10 draws from each of 2 chains
     expected = n / (n + 5) * var + 1e-3 * 5 / (n + 5)
     np.testing.assert_allclose(inv[0][:3], expected[:3], rtol=1e-4)
     assert float(inv[0][3]) == 1.0 and float(inv[1][3]) == 1.0

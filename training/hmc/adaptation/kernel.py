@@ -9,7 +9,8 @@ iterations it follows Stan's warmup (`training.hmc.adaptation.schedule`):
 - dual averaging of the step size toward ``target_accept_prob`` (the mean acceptance
   probability over chains), every adaptation iteration;
 - with ``mass_matrix="diagonal"``: during slow windows, each coordinate's variance is
-  estimated over the draws of all chains (Welford); at a window's end the inverse mass
+  estimated within each chain and averaged over chains (Welford; not across chains, whose
+  spread includes the between-chain part); at a window's end the inverse mass
   matrix becomes Stan's regularized estimate, the estimator is emptied, and dual averaging
   restarts from its averaged step size (as BlackJAX does);
 - with ``trajectory="chees"``: the trajectory length follows ChEES
@@ -143,7 +144,7 @@ class AdaptiveHMC(TransitionKernel):
             used_step_size=eps,
             num_leapfrog_steps=jnp.int32(steps),
             dual_averaging=da_init(eps),
-            variance=welford_init(shapes) if diagonal else None,
+            variance=welford_init([p.shape for p in parts]) if diagonal else None,
             inverse_mass_matrix=inv_mass,
             trajectory=(
                 chees_init(self._options.initial_step_size, steps)

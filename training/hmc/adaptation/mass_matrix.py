@@ -33,9 +33,10 @@ def unit_inverse_mass(shapes: Sequence[tuple[int, ...]]) -> tuple[jax.Array, ...
 def regularized_inverse_mass(
     estimate: WelfordState, *, user_mask: jax.Array | None = None
 ) -> tuple[jax.Array, ...]:
-    """Stan's regularized variance of a window's draws; padded users (``user_mask`` False,
+    """Stan's regularized variance of a window's draws (``estimate``'s within-chain
+    variance, shrunk with n = the window's draws over all chains); padded users (``user_mask`` False,
     over the leading axis of the first two parts) get 1."""
-    n = estimate.num_draws
+    n = estimate.num_draws * estimate.m2[0].shape[0]  # draws of all chains in the window
     parts = tuple(
         (n / (n + SHRINKAGE_DRAWS)) * var
         + SHRINKAGE_TARGET * (SHRINKAGE_DRAWS / (n + SHRINKAGE_DRAWS))
