@@ -44,6 +44,9 @@ MAX_SEED = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits of the seed
 
 # Fields that do not change the samples, so a checkpoint stays valid when they change.
 _NOT_IN_FINGERPRINT = frozenset({"segment_size"})
+# Bumped when the sampler's state or arithmetic changes so that a checkpoint of an older
+# version cannot continue: 2 = mass-matrix estimates kept per chain (2026-12).
+SAMPLER_REVISION = 2
 
 
 class ConfigError(ValueError):
@@ -206,11 +209,15 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def fingerprint(self, data_fingerprint: str) -> str:
-        """sha256 over the sampling-relevant fields and the data: checkpoints must match it."""
+        """sha256 over the sampling-relevant fields, the data and ``SAMPLER_REVISION``:
+        checkpoints must match it."""
         fields = {k: v for k, v in self.as_dict().items() if k not in _NOT_IN_FINGERPRINT}
         if fields["reduction"] == "psum":  # the default: fingerprints from before it existed
             del fields["reduction"]
-        payload = json.dumps({"config": fields, "data": data_fingerprint}, sort_keys=True)
+        payload = json.dumps(
+            {"config": fields, "data": data_fingerprint, "sampler": SAMPLER_REVISION},
+            sort_keys=True,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
