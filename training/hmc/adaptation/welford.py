@@ -56,6 +56,4 @@ def welford_update(state: WelfordState, draws: Sequence[jax.Array]) -> WelfordSt
 def welford_variance(state: WelfordState) -> tuple[jax.Array, ...]:
     """Within-chain variance per coordinate, [*shape] per part: the mean over chains of each
     chain's unbiased sample variance (m2 / (n - 1)); needs n >= 2 draws per chain."""
-    return tuple(
-        jnp.mean(m2, axis=0) / jnp.maximum(state.num_draws - 1.0, 1.0) for m2 in state.m2
-    )
+    return tuple(jnp.mean(m2, axis=0) / jnp.maximum(state.num_draws - 1.0, 1.0) for m2 in state.m2)
