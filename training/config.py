@@ -90,6 +90,11 @@ class TrainConfig:
     # max_leapfrog_steps leapfrog steps per iteration.
     trajectory: Trajectory = "fixed"
     max_leapfrog_steps: int = 1000
+    # Before burn-in, each chain's prior draw takes `warm_start_steps` Adam steps of ascent on
+    # the log posterior, `warm_start_learning_rate` each (training.hmc.warm_start); 0 starts
+    # HMC from the prior draw.
+    warm_start_steps: int = 0
+    warm_start_learning_rate: float = 0.02
 
     @property
     def num_adaptation_steps(self) -> int:
@@ -175,11 +180,17 @@ class TrainConfig:
             "adapt_window": (self.adapt_window, 1),
             "adapt_term_buffer": (self.adapt_term_buffer, 0),
             "max_leapfrog_steps": (self.max_leapfrog_steps, 1),
+            "warm_start_steps": (self.warm_start_steps, 0),
         }
         for name, (value, least) in windows.items():
             if not isinstance(value, int) or value < least:
                 flag = "--" + name.replace("_", "-")
                 raise ConfigError(f"{name} must be an integer >= {least}, got {value} (fix {flag})")
+        if not (math.isfinite(self.warm_start_learning_rate) and self.warm_start_learning_rate > 0):
+            raise ConfigError(
+                "warm_start_learning_rate must be a positive finite number, got "
+                f"{self.warm_start_learning_rate} (fix --warm-start-learning-rate)"
+            )
         if not 0.0 < self.target_accept_prob < 1.0:
             raise ConfigError(
                 f"target_accept_prob must be in (0, 1), got {self.target_accept_prob} "

@@ -24,6 +24,8 @@ ADAPTATION_OVERRIDES = {
         "step_size_jitter",
         "trajectory",
         "max_leapfrog_steps",
+        "warm_start_steps",
+        "warm_start_learning_rate",
     )
 }
 
@@ -70,4 +72,20 @@ def add_adaptation_arguments(p: argparse.ArgumentParser) -> None:
         "--max-leapfrog-steps",
         type=int,
         help="chees: at most this many leapfrog steps per iteration (default 1000)",
+    )
+    w = p.add_argument_group(
+        "warm start",
+        "Before burn-in, move each chain's prior draw toward the posterior by Adam steps on the "
+        "log posterior (training.hmc.warm_start; docs/ADAPTATION.md).",
+    )
+    w.add_argument(
+        "--warm-start-steps",
+        type=int,
+        help="Adam steps per chain before burn-in, one gradient each (0: start from the prior "
+        "draw; the preset's value otherwise)",
+    )
+    w.add_argument(
+        "--warm-start-learning-rate",
+        type=float,
+        help="Adam's step size for the warm start (default 0.02)",
     )

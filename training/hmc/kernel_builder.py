@@ -12,7 +12,7 @@ size, diagonal mass matrix, trajectory length); only the inner kernel differs:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -27,7 +27,7 @@ from training.hmc.fast_target import make_fast_target
 from training.hmc.model import make_model
 from training.names import AXIS
 
-__all__ = ["KernelParams", "build_kernel", "momentum_distribution"]
+__all__ = ["KernelParams", "build_kernel", "log_prob_gradient", "momentum_distribution"]
 
 tfd = tfp.distributions
 tfed = tfp.experimental.distribute
@@ -83,17 +83,39 @@ class KernelParams(NamedTuple):
     adaptation: AdaptationOptions
 
 
+def _fast_target(params: KernelParams, watch: jax.Array, user_mask: jax.Array) -> Any:
+    return make_fast_target(
+        watch,
+        user_mask,
+        prior_scale=params.prior_scale,
+        axis_name=AXIS,
+        reduction=params.reduction,
+    )
+
+
+def _reference_log_prob(
+    params: KernelParams, watch: jax.Array, user_mask: jax.Array
+) -> Callable[..., jax.Array]:
+    """The TFP model's log density f(U, u, V, v) -> [C] at the observed watch rows."""
+    model = make_model(
+        num_movies=watch.shape[1],
+        latent_dim=params.latent_dim,
+        prior_scale=params.prior_scale,
+        user_mask=user_mask,
+    )
+    observed = watch.astype(jnp.float32)
+
+    def target_log_prob(*state: jax.Array) -> jax.Array:
+        return model.log_prob((*state, observed))
+
+    return target_log_prob
+
+
 def _inner_factory(params: KernelParams, watch: jax.Array, user_mask: jax.Array):
     local_users, num_movies = watch.shape
     if params.likelihood == "fast":
         # Built once per compiled segment; each iteration only wraps it in a new kernel.
-        target = make_fast_target(
-            watch,
-            user_mask,
-            prior_scale=params.prior_scale,
-            axis_name=AXIS,
-            reduction=params.reduction,
-        )
+        target = _fast_target(params, watch, user_mask)
 
         def make_fast(step_size, num_leapfrog_steps, inverse_mass_matrix):
             return FastHamiltonianMonteCarlo(
@@ -106,16 +128,7 @@ def _inner_factory(params: KernelParams, watch: jax.Array, user_mask: jax.Array)
 
         return make_fast
     if params.likelihood == "reference":
-        model = make_model(
-            num_movies=num_movies,
-            latent_dim=params.latent_dim,
-            prior_scale=params.prior_scale,
-            user_mask=user_mask,
-        )
-        observed = watch.astype(jnp.float32)
-
-        def target_log_prob(*state):
-            return model.log_prob((*state, observed))
+        target_log_prob = _reference_log_prob(params, watch, user_mask)
 
         def make_reference(step_size, num_leapfrog_steps, inverse_mass_matrix):
             return tfem.PreconditionedHamiltonianMonteCarlo(
@@ -144,3 +157,23 @@ def build_kernel(params: KernelParams, *, watch: jax.Array, user_mask: jax.Array
         user_mask=user_mask,
         axis_name=AXIS,
     )
+
+
+def log_prob_gradient(
+    params: KernelParams, *, watch: jax.Array, user_mask: jax.Array
+) -> Callable[[Sequence[jax.Array]], tuple[jax.Array, ...]]:
+    """The gradient of the log posterior summed over chains, part by part, for the sampler
+    ``params.likelihood`` uses (the fast target's hand-written gradient, or autodiff of the
+    TFP model); call it inside the device map (TFP's Sharded gradients are right only there).
+    """
+    if params.likelihood == "fast":
+        target = _fast_target(params, watch, user_mask)
+        return lambda state: tuple(target.grad(state))
+    if params.likelihood == "reference":
+        log_prob = _reference_log_prob(params, watch, user_mask)
+
+        def total(state: tuple[jax.Array, ...]) -> jax.Array:
+            return jnp.sum(log_prob(*state))
+
+        return lambda state: tuple(jax.grad(total)(tuple(state)))
+    raise ConfigError(f"unknown likelihood {params.likelihood!r}")

@@ -19,9 +19,10 @@ from jax.sharding import PartitionSpec as P
 
 from training.config import TrainConfig
 from training.hmc.adaptation import AdaptationOptions
-from training.hmc.kernel_builder import KernelParams, build_kernel
+from training.hmc.kernel_builder import KernelParams, build_kernel, log_prob_gradient
 from training.hmc.model import make_prior
 from training.hmc.momenta import user_normals
+from training.hmc.warm_start import warm_start
 from training.names import AXIS
 from training.parallel.reductions import reductions
 from training.run.problem import Problem
@@ -165,7 +166,18 @@ class Program:
         config = self.config
         with jax.default_matmul_precision(config.matmul_precision):
             state = list(initial_state(config, key, user_mask, num_movies=watch.shape[1]))
-            kernel = build_kernel(kernel_params(config), watch=watch, user_mask=user_mask)
+            params = kernel_params(config)
+            if config.warm_start_steps:
+                gradient = log_prob_gradient(params, watch=watch, user_mask=user_mask)
+                state = list(
+                    warm_start(
+                        gradient,
+                        state,
+                        num_steps=config.warm_start_steps,
+                        learning_rate=config.warm_start_learning_rate,
+                    )
+                )
+            kernel = build_kernel(params, watch=watch, user_mask=user_mask)
             results = kernel.bootstrap_results(state)
         # Kernel results hold distributions whose shapes are validated on unflattening, so
         # they cross the map boundary as flat leaves; the structure is kept on the host.
@@ -205,7 +217,8 @@ class Program:
 
     # -- host-side API ------------------------------------------------------------------
     def init(self, watch, user_mask, key):
-        """Initial (state, stacked kernel results), drawn from the prior."""
+        """Initial (state, stacked kernel results): a draw from the prior, moved toward the
+        posterior by `warm_start_steps` Adam steps when the config asks for them."""
         with reductions(self.config.reduction):
             return self._init(watch, user_mask, key)
 
