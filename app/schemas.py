@@ -86,7 +86,10 @@ class FoldInNote(BaseModel):
     watched: int = Field(description="distinct watched movies folded in")
     cold_start: bool = Field(description="true when nothing was watched: prior predictive")
     prior_scale: float = Field(description="the prior standard deviation of the version")
-    newton_steps: int = Field(description="Newton steps until every sample's mode converged")
+    newton_steps: int = Field(
+        description="Newton steps over all samples, from the pilot's warm start, until every "
+        "coordinate of every sample's mode moved less than 0.01 (0 for the prior)"
+    )
 
 
 class ConvergenceNote(BaseModel):

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.foldin import laplace_fold_in  # noqa: E402
+from common.foldin import fold_in_layout, laplace_fold_in  # noqa: E402
 from common.picks import count_picks, sigmoid, top_unwatched  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data import SyntheticSpec, WatchData, generate  # noqa: E402
@@ -111,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     fold_mean = np.empty_like(full_mean)
     fold_counts = np.empty_like(full_counts)
     started = time.perf_counter()
+    layout = fold_in_layout(v, c)
     for row, user in enumerate(hidden):
         fold = laplace_fold_in(
-            v, c, np.flatnonzero(train_dense[user]), prior_scale=config.prior_scale,
+            layout, np.flatnonzero(train_dense[user]), prior_scale=config.prior_scale,
             rng=np.random.default_rng(int(user)),
         )  # fmt: skip
         z = np.einsum("kmd,kd->km", v, fold.user_embeddings) + fold.user_bias[:, None] + c

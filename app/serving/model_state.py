@@ -40,6 +40,7 @@ from app.serving.recommend import (
     pick_dtype,
     precompute_user_scores,
 )
+from common.foldin import FoldInLayout, fold_in_layout
 from storage.convergence import (
     Convergence,
     Selection,
@@ -69,6 +70,7 @@ class Served:
     movie_embeddings: np.ndarray  # [S*C, M, D] plain ndarray view of the memory map
     movie_bias: np.ndarray  # [S*C, M] (np.memmap slicing is slow; these views are not)
     movie_major: np.ndarray  # [M, S*C, D+1]: embedding then bias, one movie contiguous
+    fold_in: FoldInLayout  # per-sample X^T [S*C, D+1, M] for POST /recommend (311 MB at ml-1m)
     catalog: Catalog
     loaded_at: datetime
     load_seconds: float
@@ -246,6 +248,9 @@ class ModelHolder:
         except Exception as exc:
             raise ModelLoadError(f"cannot score version {version.version}: {exc}") from exc
         computed.clear()
+        # Sample-major and transposed, for the fold-in's per-sample matrix products; built
+        # from the samples before their pages are released, not cached on disk.
+        fold_in = fold_in_layout(movie_embeddings, movie_bias)
         self.cache_misses += len(misses)
         self.cache_hits += 3 - len(misses)
         # The precomputation read every sample; requests read a few users' rows and movies.
@@ -268,6 +273,7 @@ class ModelHolder:
             movie_embeddings=movie_embeddings,
             movie_bias=movie_bias,
             movie_major=movie_major,
+            fold_in=fold_in,
             catalog=catalog,
             loaded_at=datetime.now(UTC),
             load_seconds=time.perf_counter() - started,

@@ -170,8 +170,7 @@ def fold_in_user(served: Served, watched: list[int], query: Query) -> RecommendR
     rng = np.random.default_rng(_seed(served, watched))
     if watched:
         fold = laplace_fold_in(
-            served.movie_embeddings,
-            served.movie_bias,
+            served.fold_in,
             np.asarray(watched, dtype=np.int64),
             prior_scale=served.prior_scale,
             rng=rng,
