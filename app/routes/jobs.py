@@ -18,7 +18,7 @@ from app.jobs.schemas import JobList, JobLogs, JobRecord, Status
 from app.jobs.sources import DataSourceError, validate_items, validate_source
 from app.schemas import ErrorBody, ValidationErrorBody
 from app.settings import Settings
-from storage.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStore
+from storage.job_store import InvalidTransitionError, Job, JobNotFoundError, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminDep])
 

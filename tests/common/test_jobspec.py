@@ -17,7 +17,7 @@ from common.jobspec import (
     PROGRESS_RATES,
     RUN_FLAGS,
 )
-from storage.jobs import JobStore
+from storage.job_store import JobStore
 from training.cli.main import build_parser
 from training.config import PRESETS
 
