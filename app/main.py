@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from app import errors
+from app import http_errors
 from app.docs_offline import install_redoc
 from app.jobs.service import start_jobs, stop_jobs
 from app.metrics import install_metrics
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     )
     app.state.settings = settings
     install_redoc(app)
-    errors.install(app)
+    http_errors.install(app)
     app.include_router(recommend.router)
     app.include_router(catalog.router)
     app.include_router(model.router)
