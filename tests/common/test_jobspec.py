@@ -7,7 +7,7 @@ import typing
 import pytest
 
 from app.jobs.command import DEFAULT_PROGRAM, training_command
-from app.jobs.config import JobConfig
+from app.jobs.job_config import JobConfig
 from app.jobs.schemas import JobProgress
 from common.jobspec import (
     JOB_FLAGS,

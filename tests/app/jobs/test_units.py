@@ -12,7 +12,7 @@ from app.jobs.command import training_command
 from app.jobs.lock import RunnerLock
 from app.jobs.logs import tail_lines
 from app.jobs.process import describe_exit, is_job_process
-from app.jobs.sources import DataSourceError, validate_source
+from app.jobs.source_check import DataSourceError, validate_source
 from storage.job_store import JobStore
 from tests.helpers.job_helpers import wait_for
 from training.run.job_reporting import JobInterrupted, JobReporter, install_sigterm_handler
