@@ -16,7 +16,7 @@ from storage import fsio, layout
 from storage import manifest as mf
 from storage.convergence import CONVERGENCE_KEY, check_record
 from storage.errors import StoreError
-from storage.ids import id_kind, ids_as_text
+from storage.id_arrays import id_kind, ids_as_text
 from storage.retention import gc
 
 
