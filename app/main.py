@@ -20,10 +20,10 @@ from fastapi_offline import FastAPIOffline
 from app import http_errors
 from app.docs_offline import install_redoc
 from app.jobs.service import start_jobs, stop_jobs
-from app.metrics import install_metrics
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.openapi import complete_schema
 from app.params import single_valued_query, unique_json_keys
+from app.prometheus_metrics import install_metrics
 from app.routes import catalog, explore, jobs, model, recommend
 from app.serving.model_state import ModelHolder
 from app.settings import Settings, get_settings
