@@ -17,13 +17,13 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from app import errors
+from app import http_errors
 from app.docs_offline import install_redoc
 from app.jobs.service import start_jobs, stop_jobs
-from app.metrics import install_metrics
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.openapi import complete_schema
 from app.params import single_valued_query, unique_json_keys
+from app.prometheus_metrics import install_metrics
 from app.routes import catalog, explore, jobs, model, recommend
 from app.serving.model_state import ModelHolder
 from app.settings import Settings, get_settings
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     )
     app.state.settings = settings
     install_redoc(app)
-    errors.install(app)
+    http_errors.install(app)
     app.include_router(recommend.router)
     app.include_router(catalog.router)
     app.include_router(model.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import json_response
+from app.http_errors import json_response
 
 
 class BodyTooLarge(HTTPException):

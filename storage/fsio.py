@@ -1,7 +1,7 @@
 """Durable file primitives: fsync'd writes, atomic replace, chunked hashing, a file lock.
 
 The one place for atomic writes and inter-process locks (`filelock`: `flock` on POSIX,
-`msvcrt` locking on Windows, so the package imports without `fcntl`)."""
+`msvcrt` locking on Windows, so the package imports on platforms without POSIX locks)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from filelock import FileLock
 
 __all__ = [
     "HASH_CHUNK",
+    "atomic_save_npy",
     "atomic_write",
     "atomic_write_text",
     "exclusive_lock",
@@ -107,6 +108,13 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """`atomic_write` of `text` as UTF-8."""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """`atomic_write` of `array` as a `.npy` file (`np.save`, any shape and dtype, no
+    pickles): readers that `np.load` the path see the old array or the new one, never a part.
+    Raises OSError when the folder is not writable or the disk is full."""
+    atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 @contextlib.contextmanager

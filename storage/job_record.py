@@ -1,5 +1,5 @@
 """One job record as the job store returns it, its statuses, and the errors of job
-operations (plain data; `storage.jobs.JobStore` reads and writes them)."""
+operations (plain data; `storage.job_store.JobStore` reads and writes them)."""
 
 from __future__ import annotations
 

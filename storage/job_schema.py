@@ -1,5 +1,5 @@
 """The job database's schema: one SQL migration per step; `PRAGMA user_version` counts the
-steps a database has applied (`storage.jobs.JobStore` applies the rest on open)."""
+steps a database has applied (`storage.job_store.JobStore` applies the rest on open)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@
   pins/<id>/<pid>-<host>-<hex>      a live process uses version <id>
   pins/<id>/held              an operator keeps version <id> (`python -m storage pin`)
   checkpoints/<run-key>/      a training run's checkpoints (the job id for a job; training.run.checkpoint)
-  jobs.sqlite3                job records (storage.jobs)
+  jobs.sqlite3                job records (storage.job_store)
   jobs/runner.lock            held by the one job runner of this store
   jobs/<job-id>.log           a job's output
   jobs/<job-id>/              a cluster job's batch script, progress lines and outcome

@@ -22,7 +22,7 @@ from pathlib import Path
 from storage import fsio, layout
 from storage.convergence import read_convergence
 from storage.errors import StoreError
-from storage.jobs import JobError, JobStore, default_db_path
+from storage.job_store import JobError, JobStore, default_db_path
 from storage.manifest import MANIFEST
 from storage.store_settings import StoreSettings
 

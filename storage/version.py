@@ -11,7 +11,7 @@ import numpy as np
 from storage import files as F
 from storage import layout
 from storage.errors import StoreError
-from storage.ids import IdLookup
+from storage.id_arrays import IdLookup
 from storage.verify import check_files, corrupt, read_manifest
 
 __all__ = [

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -101,3 +104,28 @@ def test_readme_is_short_and_every_local_link_resolves():
             if "://" in target:
                 continue
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_module_imports_where_fcntl_is_missing():
+    """Locks go through `filelock` (storage.fsio, app.jobs.lock), so no module of ours needs
+    POSIX `fcntl`: with it made unimportable, every module still imports."""
+    script = """
+import importlib, pkgutil, sys
+sys.modules["fcntl"] = None  # what `import fcntl` meets on Windows
+failed = []
+for package in ("common", "storage", "app", "training"):
+    root = importlib.import_module(package)
+    for module in pkgutil.walk_packages(root.__path__, package + "."):
+        if not module.name.endswith("__main__"):
+            try:
+                importlib.import_module(module.name)
+            except Exception as exc:
+                failed.append(f"{module.name}: {exc!r}")
+print("\\n".join(failed))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "", f"modules that need fcntl:\n{run.stdout}"

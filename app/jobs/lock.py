@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+__all__ = ["RunnerLock"]
+
+
+def _write_pid(fd: int) -> None:
+    """Replace the lock file's content with this process's id (what operators and tests read
+    to find the active runner). Runs only once the lock is held: a process that fails to take
+    it never touches the holder's content."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
 
 class RunnerLock:
-    """`flock` on a file; released when closed or when the holding process dies."""
+    """An exclusive lock on the file `path` (`filelock`: `flock` on POSIX); the holder's pid is
+    written in it. Released when closed or when the holding process dies; the file stays."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._fd: int | None = None
+        # Not thread-local: the runner takes it in its loop thread and releases it in stop().
+        self._lock = FileLock(self.path, thread_local=False, on_acquired=_write_pid)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.is_locked
 
     def try_acquire(self) -> bool:
-        """Take the lock if nobody holds it; True when this object holds it afterwards."""
-        if self._fd is not None:
+        """Take the lock if nobody holds it, without waiting; True when this object holds it
+        afterwards (also when it already did)."""
+        if self._lock.is_locked:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            self._lock.acquire(blocking=False)
+        except Timeout:
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
         return True
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        """Drop the lock (a no-op when not held)."""
+        if self._lock.is_locked:
+            self._lock.release(force=True)

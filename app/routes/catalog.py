@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from app.deps import ServedDep, lookup_user
-from app.errors import error_responses
+from app.http_errors import error_responses
 from app.params import MovieId, UserId
 from app.schemas import MovieRef, MovieResponse, UserListResponse, UserResponse, UserSummary
 

@@ -11,7 +11,6 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from app.deps import ServedDep
-from app.errors import error_responses
 from app.explore.index import (
     ExploreIndex,
     entropy_percentile,
@@ -29,6 +28,7 @@ from app.explore.schemas import (
     UserProfileResponse,
     UserSearchResponse,
 )
+from app.http_errors import error_responses
 from app.params import UserId
 from app.routes.recommend import lookup_user
 from app.schemas import MovieRef

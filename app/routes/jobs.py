@@ -10,15 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import AdminDep, SettingsDep
-from app.jobs.config import JobConfig
+from app.jobs.job_config import JobConfig
 from app.jobs.launchers.slurm_config import ResourceError, effective_resources, local_devices
 from app.jobs.logs import log_path, tail_lines
 from app.jobs.runner import JobRunner
 from app.jobs.schemas import JobList, JobLogs, JobRecord, Status
-from app.jobs.sources import DataSourceError, validate_items, validate_source
+from app.jobs.source_check import DataSourceError, validate_items, validate_source
 from app.schemas import ErrorBody, ValidationErrorBody
 from app.settings import Settings
-from storage.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStore
+from storage.job_store import InvalidTransitionError, Job, JobNotFoundError, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminDep])
 

@@ -17,8 +17,8 @@ from app.deps import (
     job_store_of,
     no_model_message,
 )
-from app.errors import error_responses, not_modified_response
 from app.http_cache import cache_control, etag_for, fresh, not_modified
+from app.http_errors import error_responses, not_modified_response
 from app.schemas import (
     ConvergenceReport,
     HealthResponse,

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ServedDep, SettingsDep, lookup_user
-from app.errors import error_responses, not_modified_response
 from app.http_cache import cache_control, etag_for, fresh, not_modified
+from app.http_errors import error_responses, not_modified_response
 from app.params import UserId
 from app.schemas import (
     MAX_K,

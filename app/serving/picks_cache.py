@@ -9,16 +9,15 @@ can only ever describe the exact samples it was computed from.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from storage.fsio import atomic_save_npy, exclusive_lock
 
 KINDS = ("picks", "means", "movies")
 
@@ -31,16 +30,6 @@ def cache_key(manifest: dict[str, Any]) -> str:
         ).encode()
     ).hexdigest()[:16]
     return f"{manifest.get('version')}-{digest}"
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cached_array(
@@ -58,7 +47,7 @@ def cached_array(
         return compute()
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{kind}-{key}.npy"
-    with _locked(cache_dir / f"{kind}-{key}.lock"):
+    with exclusive_lock(cache_dir / f"{kind}-{key}.lock"):
         if path.exists():
             try:
                 array = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -67,16 +56,10 @@ def cached_array(
             except (OSError, ValueError):
                 pass  # unreadable: recompute and replace it
         array = compute()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as handle:
-                np.save(handle, array)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            atomic_save_npy(path, array)
         except OSError:
-            tmp.unlink(missing_ok=True)  # a read-only cache only costs speed
-            return array
+            return array  # a read-only cache only costs speed
         del array  # serve the file's pages, shared with the other workers
         return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
 

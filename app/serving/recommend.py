@@ -46,13 +46,17 @@ class Recommendation(NamedTuple):
     probability_high: float  # 95th percentile over samples
 
 
-class GenreShare(NamedTuple):
+class GenreVote(NamedTuple):
+    """One genre's votes: how many samples picked a movie whose first genre it is."""
+
     genre: str
     votes: int  # samples that picked it
     share: float
 
 
-class Uncertainty(NamedTuple):
+class PickSpread(NamedTuple):
+    """How the samples' picks spread over movies (the API's `uncertainty`, app.schemas)."""
+
     entropy_bits: float | None  # None: no sample had a candidate, so there is no distribution
     distinct_picks: int
     top_share: float
@@ -63,8 +67,8 @@ class RecommendationResult(NamedTuple):
     num_picked: int  # samples that had an eligible movie
     num_candidates: int  # unwatched movies left after the genre filter and exclusions
     recommendations: list[Recommendation]
-    genres: list[GenreShare]
-    uncertainty: Uncertainty
+    genres: list[GenreVote]
+    uncertainty: PickSpread
 
 
 def build_catalog(genres: Sequence[Sequence[str]]) -> Catalog:
@@ -280,19 +284,19 @@ def watch_probabilities(
 
 def summarize_picks(
     picks: np.ndarray, *, catalog: Catalog, num_movies: int
-) -> tuple[np.ndarray, list[GenreShare], Uncertainty, int]:
+) -> tuple[np.ndarray, list[GenreVote], PickSpread, int]:
     """Pick counts [M], the picks' first-genre breakdown, uncertainty, samples with a pick."""
     num_samples = picks.size
     valid = picks[picks >= 0].astype(np.intp)
     counts = count_picks(picks, num_movies)
     genre_counts = np.bincount(catalog.first_genre_code[valid], minlength=len(catalog.genre_names))
     genres = [
-        GenreShare(catalog.genre_names[g], int(genre_counts[g]), genre_counts[g] / num_samples)
+        GenreVote(catalog.genre_names[g], int(genre_counts[g]), genre_counts[g] / num_samples)
         for g in np.lexsort((np.arange(genre_counts.size), -genre_counts))
         if genre_counts[g] > 0
     ]
     entropy = float(pick_entropy_bits(counts))
-    uncertainty = Uncertainty(
+    uncertainty = PickSpread(
         None if np.isnan(entropy) else entropy,
         int(np.count_nonzero(counts)),
         float(counts.max(initial=0) / num_samples) if num_samples else 0.0,

@@ -14,7 +14,7 @@ import pytest
 
 import app.__main__ as cli
 from app.settings import get_settings
-from storage.jobs import JobStore, default_db_path
+from storage.job_store import JobStore, default_db_path
 from tests.helpers.app_helpers import publish, tiny_data
 from tests.helpers.job_helpers import child_env, wait_for
 from tests.helpers.live_server import free_port, stop

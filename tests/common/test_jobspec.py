@@ -7,7 +7,7 @@ import typing
 import pytest
 
 from app.jobs.command import DEFAULT_PROGRAM, training_command
-from app.jobs.config import JobConfig
+from app.jobs.job_config import JobConfig
 from app.jobs.schemas import JobProgress
 from common.jobspec import (
     JOB_FLAGS,
@@ -17,7 +17,7 @@ from common.jobspec import (
     PROGRESS_RATES,
     RUN_FLAGS,
 )
-from storage.jobs import JobStore
+from storage.job_store import JobStore
 from training.cli.main import build_parser
 from training.config import PRESETS
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.jobs.runner import JobRunner
-from storage.jobs import Job, JobStore
+from storage.job_store import Job, JobStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_PROGRAM = (sys.executable, str(ROOT / "tests" / "helpers" / "fake_train.py"))

@@ -106,7 +106,7 @@ def repeat_publisher(store: str, count: str, seed: str) -> None:
 
 def progress_writer(db: str, job_id: str, count_text: str) -> None:
     count = int(count_text)
-    from storage.jobs import JobStore
+    from storage.job_store import JobStore
 
     jobs = JobStore(db)
     for i in range(1, count + 1):
@@ -115,7 +115,7 @@ def progress_writer(db: str, job_id: str, count_text: str) -> None:
 
 
 def claimer(db: str) -> None:
-    from storage.jobs import JobStore
+    from storage.job_store import JobStore
 
     jobs = JobStore(db)
     while (job := jobs.claim_next_queued(pid=os.getpid())) is not None:

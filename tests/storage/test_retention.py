@@ -14,7 +14,7 @@ import pytest
 from storage import cli as storage_cli
 from storage import layout
 from storage.errors import NoPosteriorError
-from storage.jobs import JobStore, default_db_path
+from storage.job_store import JobStore, default_db_path
 from storage.posterior import StoreError, gc, list_versions, open_posterior, pin
 from storage.retention import default_keep, hold, holds, live_pins, unpin
 from tests.helpers.storage_helpers import publish_small

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from training.data import load_source
 from training.data.errors import DataWarning
-from training.data.options import ID_TYPES, LoadOptions
+from training.data.load_options import ID_TYPES, LoadOptions
 from training.data.watch import WatchData
 from training.run_settings import RunSettings
 

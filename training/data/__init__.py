@@ -2,8 +2,8 @@
 
 from training.data.errors import DataError, DataWarning
 from training.data.genre_mapping import GENRES
-from training.data.options import LoadOptions
-from training.data.sources import NAMED_SOURCES, load_source, parse_synthetic
+from training.data.load_options import LoadOptions
+from training.data.loader import NAMED_SOURCES, load_source, parse_synthetic
 from training.data.summary import format_summary, summarize
 from training.data.synthetic import SyntheticSpec, generate
 from training.data.watch import SyntheticTruth, WatchData

@@ -25,8 +25,8 @@ from common.ids import decimal_int, id_problem, is_canonical_int
 from training.data.decode import UTF8, decode_lines, warn_control_chars
 from training.data.errors import DataError, DataWarning
 from training.data.genre_mapping import GenreMapper
+from training.data.load_options import COLUMN_DEFAULTS, LoadOptions
 from training.data.numeric import line_of_row
-from training.data.options import COLUMN_DEFAULTS, LoadOptions
 from training.data.rules import Interactions
 
 __all__ = ["INTERACTION_SUFFIXES", "read_interactions"]

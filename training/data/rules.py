@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from training.data.errors import DataError
-from training.data.options import LoadOptions
+from training.data.load_options import LoadOptions
 from training.data.watch import Catalog, WatchData, build_watch_data, factorize
 
 __all__ = ["Interactions", "to_watch_data"]

@@ -2,7 +2,8 @@
 
 In a multi-process run every process calls `train` with the same arguments. Each builds
 only its own block of users densely, checkpoints its own part, and takes part in gathering
-the user-sharded draws to process 0, which alone reports progress and gets the result.
+the user-sharded draws to process 0, which alone reports progress and gets the result
+(those per-process parts are in `training.run.per_process`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,7 @@ from training.config import TrainConfig
 from training.data import WatchData
 from training.names import AXIS, STATE_NAMES
 from training.parallel.mesh import make_mesh, padded_users
-from training.parallel.multihost import (
-    GATHER_BYTES,
-    agree_max_common,
-    any_process,
-    barrier,
-    gather_to_primary,
-    local_block,
-    local_rows,
-)
+from training.parallel.multihost import GATHER_BYTES, barrier, local_block, local_rows
 from training.run import checkpoint as ckpt
 from training.run.diagnostics import acceptance, diagnose
 from training.run.memory import (
@@ -39,6 +32,12 @@ from training.run.memory import (
     compare_with_xla,
     host_available_bytes,
     plan_memory,
+)
+from training.run.per_process import (
+    gather_adapted,
+    gather_draws,
+    restore_checkpoint,
+    save_checkpoint,
 )
 from training.run.segments import TRACE_NAMES, Progress, Segments, prepare
 from training.run.watchdog import Watchdog
@@ -81,42 +80,6 @@ def _boundaries(config: TrainConfig, start: int) -> list[tuple[int, int]]:
     return out
 
 
-def _gather_draws(draws, num_users: int, *, gather_bytes: int) -> dict[str, np.ndarray] | None:
-    """One segment's draws on process 0, padding removed (None on the other processes).
-
-    Draws are [steps, chains, users, ...]: the user axis (2) is gathered in row chunks.
-    """
-    gathered = [gather_to_primary(x, axis=2, max_bytes=gather_bytes) for x in draws]
-    host = [x for x in gathered if x is not None]
-    if len(host) != len(gathered):
-        return None
-    host[0] = host[0][:, :, :num_users]
-    host[1] = host[1][:, :, :num_users]
-    return dict(zip(STATE_NAMES, host, strict=True))
-
-
-def _gather_adapted(segments: Segments, results, num_users: int) -> dict[str, Any] | None:
-    """The adapted step size, inverse mass matrix and trajectory length on process 0
-    (padding removed; None on the other processes)."""
-    adapted = segments.program.adapted(results)
-    step = gather_to_primary(adapted["step_size"], axis=0)
-    gathered = [gather_to_primary(x, axis=0) for x in adapted.get("inverse_mass_matrix", ())]
-    length = adapted.get("trajectory_length")
-    length = None if length is None else gather_to_primary(length, axis=0)
-    parts = [p for p in gathered if p is not None]
-    if step is None or len(parts) != len(gathered):
-        return None
-    inverse_mass = None
-    if parts:
-        parts[0], parts[1] = parts[0][:num_users], parts[1][:num_users]
-        inverse_mass = dict(zip(STATE_NAMES, parts, strict=True))
-    return {
-        "step_size": float(step),
-        "inverse_mass_matrix": inverse_mass,
-        "trajectory_length": None if length is None else float(length),
-    }
-
-
 def adaptation_diagnostics(
     adaptation: dict[str, Any], traces: dict[str, np.ndarray], config: TrainConfig
 ) -> dict[str, Any]:
@@ -133,36 +96,6 @@ def adaptation_diagnostics(
         "leapfrog_steps_total": int(steps.sum()),
         "leapfrog_steps_per_draw": float(sampling.mean()) if sampling.size else None,
     }
-
-
-def _restore(directory: Path | None, *, fingerprint: str, resume: bool) -> ckpt.Checkpoint | None:
-    """This process's part of the checkpoint to resume from (None: start afresh)."""
-    if not (resume and directory):
-        return None
-    if jax.process_count() == 1:
-        return ckpt.load(directory, fingerprint=fingerprint)
-    process, count = jax.process_index(), jax.process_count()
-    held = ckpt.shard_iterations(directory, process=process, count=count)
-    iteration = agree_max_common(held, width=ckpt.KEEP_SHARDS)
-    if iteration is None:
-        if any_process(bool(held)):
-            raise ckpt.CheckpointError(
-                f"the processes hold checkpoint parts of no common iteration in {directory}; "
-                "delete it to start over"
-            )
-        return None
-    return ckpt.load_shard(
-        directory, fingerprint=fingerprint, iteration=iteration, process=process, count=count
-    )
-
-
-def _save(directory: Path, checkpoint: ckpt.Checkpoint) -> None:
-    if jax.process_count() == 1:
-        ckpt.save(directory, checkpoint)
-    else:
-        ckpt.save_shard(
-            directory, checkpoint, process=jax.process_index(), count=jax.process_count()
-        )
 
 
 def _emit(progress: Progress | None, **payload: Any) -> None:
@@ -244,7 +177,7 @@ def train(
     segments = Segments(config, problem, mesh)
     total = config.total_iterations
     idle = dict.fromkeys(PROGRESS_RATES)
-    restored = _restore(directory, fingerprint=fingerprint, resume=resume)
+    restored = restore_checkpoint(directory, fingerprint=fingerprint, resume=resume)
     first = 0 if restored is None else restored.iteration
     sizes = {**plan.as_dict(), "summary": plan.describe()}
     _emit(progress, phase="compile", iteration=first, total=total, **idle, sizes=sizes)
@@ -294,7 +227,7 @@ def train(
             for name in TRACE_NAMES:
                 traces[name].append(seg_traces[name])
             if phase == "sampling":
-                segment_samples = _gather_draws(draws, problem.num_users, gather_bytes=gather_bytes)
+                segment_samples = gather_draws(draws, problem.num_users, gather_bytes=gather_bytes)
                 if segment_samples is not None:
                     kept.append(segment_samples)
                     if directory:
@@ -304,7 +237,7 @@ def train(
             del draws
             done = start + length
             if directory:
-                _save(
+                save_checkpoint(
                     directory,
                     ckpt.Checkpoint(
                         iteration=done,
@@ -329,7 +262,7 @@ def train(
         if on_boundary is not None:
             on_boundary(done)
 
-    adapted = _gather_adapted(segments, results, problem.num_users)
+    adapted = gather_adapted(segments, results, problem.num_users)
     if not primary or adapted is None:
         return None
     samples = {

@@ -16,7 +16,7 @@ from app.jobs.command import DEFAULT_PROGRAM, training_command
 from app.jobs.launchers.base import Handle, LaunchError, Observation
 from app.jobs.logs import log_path
 from app.jobs.process import describe_exit, is_job_process, reap, signal_group
-from storage.jobs import Job, JobStore
+from storage.job_store import Job, JobStore
 
 __all__ = ["LocalLauncher"]
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from storage.jobs import JobStore
+from storage.job_store import JobStore
 from tests.helpers.job_helpers import ROOT, child_env
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pytest
 
 from app.jobs.process import is_job_process
 from app.jobs.runner import GONE_AFTER_RESTART, NEVER_STARTED
-from storage.jobs import JobStore
+from storage.job_store import JobStore
 from tests.helpers.job_helpers import fake_runner, kill_leftovers, wait_finished, wait_for
 
 pytestmark = pytest.mark.slow

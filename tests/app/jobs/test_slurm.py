@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from app.jobs.launchers.slurm_config import SlurmSettings
 from app.main import create_app
 from app.settings import Settings
-from storage.jobs import JobStore
+from storage.job_store import JobStore
 from storage.posterior import list_versions, open_posterior
 from tests.helpers.job_helpers import wait_for
 from tests.helpers.slurm_helpers import SlurmCluster

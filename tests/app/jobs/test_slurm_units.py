@@ -35,7 +35,7 @@ from app.jobs.launchers.slurm_state import (
 )
 from app.jobs.runner import JobRunner
 from storage.job_outcome import Outcome, OutcomeError, read_outcome, write_outcome
-from storage.jobs import JobStore
+from storage.job_store import JobStore
 from tests.helpers.job_helpers import wait_for
 from training.run.job_reporting import BoundaryStop, JobInterrupted, OutcomeReporter
 

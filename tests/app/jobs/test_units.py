@@ -3,6 +3,7 @@ the lock, and the training side's reporter."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -11,8 +12,8 @@ from app.jobs.command import training_command
 from app.jobs.lock import RunnerLock
 from app.jobs.logs import tail_lines
 from app.jobs.process import describe_exit, is_job_process
-from app.jobs.sources import DataSourceError, validate_source
-from storage.jobs import JobStore
+from app.jobs.source_check import DataSourceError, validate_source
+from storage.job_store import JobStore
 from tests.helpers.job_helpers import wait_for
 from training.run.job_reporting import JobInterrupted, JobReporter, install_sigterm_handler
 
@@ -124,8 +125,9 @@ def test_runner_lock_is_exclusive_and_released_on_close(tmp_path):
     a, b = RunnerLock(tmp_path / "r.lock"), RunnerLock(tmp_path / "r.lock")
     assert a.try_acquire() and a.try_acquire()
     assert not b.try_acquire()
+    assert (tmp_path / "r.lock").read_text() == f"{os.getpid()}\n"  # b's try left a's pid
     a.release()
-    assert b.try_acquire()
+    assert not a.held and b.try_acquire() and b.held
     b.release()
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 import pytest
 
 from app.serving import model_state
 from app.serving.model_state import ModelHolder
+from app.serving.picks_cache import cached_array
 from storage.posterior import gc
 from tests.helpers.app_helpers import publish, tiny_data
 
@@ -77,3 +80,25 @@ def test_cache_can_be_disabled(tmp_path, value, monkeypatch):
     else:
         monkeypatch.setenv("SHARDLENS_CACHE_DIR", value)
         assert Settings().cache_dir is None
+
+
+def test_a_cache_that_cannot_be_written_still_serves_and_leaves_no_part(tmp_path, monkeypatch):
+    def disk_full(file, *args, **kwargs):
+        file.write(b"\x93NUMPY")  # part of a header, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def ones() -> np.ndarray:
+        return np.ones((2, 3), np.int32)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "save", disk_full)
+        array = cached_array(
+            tmp_path, "picks", "v1-abc", shape=(2, 3), dtype=ones().dtype, compute=ones
+        )
+    np.testing.assert_array_equal(array, ones())
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".lock"] == []
+    cached = cached_array(
+        tmp_path, "picks", "v1-abc", shape=(2, 3), dtype=ones().dtype, compute=ones
+    )
+    assert isinstance(cached, np.ndarray) and (tmp_path / "picks-v1-abc.npy").is_file()
+    np.testing.assert_array_equal(np.load(tmp_path / "picks-v1-abc.npy"), ones())

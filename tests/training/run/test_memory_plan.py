@@ -139,7 +139,7 @@ def test_train_refuses_a_run_that_does_not_fit_with_exit_2(tmp_path, monkeypatch
 
 def test_job_records_keep_the_sizes(tmp_path):
     from app.jobs.schemas import JobRecord
-    from storage.jobs import JobStore
+    from storage.job_store import JobStore
 
     store = JobStore(tmp_path / "jobs.sqlite3")
     job = store.create(config={"preset": "smoke"})

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from storage.jobs import (
+from storage.job_store import (
     SCHEMA_VERSION,
     InvalidTransitionError,
     JobError,
@@ -109,7 +109,7 @@ def test_schema_is_versioned(tmp_path):
 
 
 def test_a_database_of_the_first_schema_gains_the_scheduler_columns(tmp_path):
-    from storage.jobs import MIGRATIONS
+    from storage.job_store import MIGRATIONS
 
     path = tmp_path / "jobs.sqlite3"
     with sqlite3.connect(path) as conn:

@@ -14,7 +14,7 @@ from storage.layout import DEFAULT_DATA
 from training.data.errors import DataError
 from training.data.generic import INTERACTION_SUFFIXES, read_interactions
 from training.data.grouplens import read_grouplens
-from training.data.options import LoadOptions
+from training.data.load_options import LoadOptions
 from training.data.rules import to_watch_data
 from training.data.synthetic import SyntheticSpec, generate
 from training.data.tfds import read_tfds
