@@ -65,7 +65,8 @@ def queue_first_training(store: Path, settings: Settings) -> str:
     to be run by the server's job runner; reuse one that is already queued or running (a
     restart during first start). Returns its job id. Raises `FirstStartError` when no
     runner would run it or the database cannot be opened."""
-    from storage.job_store import JobError, JobStore, default_db_path
+    from storage.job_record import JobError
+    from storage.job_store import JobStore, default_db_path
 
     if not settings.run_jobs:
         raise FirstStartError(

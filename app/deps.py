@@ -15,7 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.serving.model_state import ModelHolder, Served
 from app.settings import Settings
-from storage.job_store import Job, JobError, JobStore
+from storage.job_record import Job, JobError
+from storage.job_store import JobStore
 
 
 async def get_app_settings(request: Request) -> Settings:

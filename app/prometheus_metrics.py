@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
-from storage.job_store import STATUSES
+from storage.job_record import STATUSES
 
 __all__ = ["ServingCollector", "install_metrics"]
 

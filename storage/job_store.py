@@ -30,20 +30,7 @@ from storage.job_record import (
 )
 from storage.job_schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = [
-    "FINISHED",
-    "MIGRATIONS",
-    "PENDING",
-    "SCHEMA_VERSION",
-    "STATUSES",
-    "InvalidTransitionError",
-    "Job",
-    "JobError",
-    "JobNotFoundError",
-    "JobPage",
-    "JobStore",
-    "default_db_path",
-]
+__all__ = ["JobStore", "default_db_path"]
 
 _EFFECTIVE_STATUS = (
     f"CASE WHEN status = 'running' AND scheduler_state = '{PENDING}' THEN 'queued' ELSE status END"

@@ -22,7 +22,8 @@ from pathlib import Path
 from storage import fsio, layout
 from storage.convergence import read_convergence
 from storage.errors import StoreError
-from storage.job_store import JobError, JobStore, default_db_path
+from storage.job_record import JobError
+from storage.job_store import JobStore, default_db_path
 from storage.manifest import MANIFEST
 from storage.store_settings import StoreSettings
 

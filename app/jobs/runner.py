@@ -26,7 +26,8 @@ from app.jobs.launchers.base import Handle, Launcher, LaunchError, Observation
 from app.jobs.launchers.local import LocalLauncher
 from app.jobs.lock import RunnerLock
 from app.jobs.process import describe_exit
-from storage.job_store import InvalidTransitionError, Job, JobStore, default_db_path
+from storage.job_record import InvalidTransitionError, Job
+from storage.job_store import JobStore, default_db_path
 from storage.layout import runner_lock_path
 
 __all__ = ["CANCELLED", "GONE_AFTER_RESTART", "KIND", "NEVER_STARTED", "JobRunner"]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.job_store import Job
+from storage.job_record import Job
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 

@@ -16,7 +16,8 @@ from app.jobs.launchers.local import LocalLauncher
 from app.jobs.launchers.slurm import SlurmLauncher
 from app.jobs.runner import JobRunner
 from app.settings import Settings
-from storage.job_store import JobError, JobStore, default_db_path
+from storage.job_record import JobError
+from storage.job_store import JobStore, default_db_path
 
 log = logging.getLogger("shardlens.jobs")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]

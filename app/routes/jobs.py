@@ -18,7 +18,8 @@ from app.jobs.schemas import JobList, JobLogs, JobRecord, Status
 from app.jobs.source_check import DataSourceError, validate_items, validate_source
 from app.schemas import ErrorBody, ValidationErrorBody
 from app.settings import Settings
-from storage.job_store import InvalidTransitionError, Job, JobNotFoundError, JobStore
+from storage.job_record import InvalidTransitionError, Job, JobNotFoundError
+from storage.job_store import JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminDep])
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from app.jobs.runner import JobRunner
-from storage.job_store import Job, JobStore
+from storage.job_record import Job
+from storage.job_store import JobStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_PROGRAM = (sys.executable, str(ROOT / "tests" / "helpers" / "fake_train.py"))

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from app.jobs.runner import JobRunner
-from storage.job_store import Job, JobStore
+from storage.job_record import Job
+from storage.job_store import JobStore
 from storage.posterior import latest_version, list_versions, open_posterior
 from tests.helpers.figures import record
 from tests.helpers.job_helpers import child_env, kill_leftovers, wait_for

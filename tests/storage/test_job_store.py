@@ -6,13 +6,9 @@ import sqlite3
 
 import pytest
 
-from storage.job_store import (
-    SCHEMA_VERSION,
-    InvalidTransitionError,
-    JobError,
-    JobNotFoundError,
-    JobStore,
-)
+from storage.job_record import InvalidTransitionError, JobError, JobNotFoundError
+from storage.job_schema import SCHEMA_VERSION
+from storage.job_store import JobStore
 from tests.helpers.storage_helpers import spawn_helper
 
 
@@ -109,7 +105,7 @@ def test_schema_is_versioned(tmp_path):
 
 
 def test_a_database_of_the_first_schema_gains_the_scheduler_columns(tmp_path):
-    from storage.job_store import MIGRATIONS
+    from storage.job_schema import MIGRATIONS
 
     path = tmp_path / "jobs.sqlite3"
     with sqlite3.connect(path) as conn:

@@ -24,7 +24,8 @@ from types import FrameType
 from typing import Any
 
 from storage.job_outcome import Outcome, write_outcome
-from storage.job_store import InvalidTransitionError, JobStore, default_db_path
+from storage.job_record import InvalidTransitionError
+from storage.job_store import JobStore, default_db_path
 
 __all__ = [
     "INTERRUPTED_EXIT_CODE",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from storage.job_outcome import Outcome
-from storage.job_store import Job
+from storage.job_record import Job
 
 __all__ = ["Handle", "LaunchError", "Launcher", "Observation"]
 

@@ -16,7 +16,8 @@ from app.jobs.command import DEFAULT_PROGRAM, training_command
 from app.jobs.launchers.base import Handle, LaunchError, Observation
 from app.jobs.logs import log_path
 from app.jobs.process import describe_exit, is_job_process, reap, signal_group
-from storage.job_store import Job, JobStore
+from storage.job_record import Job
+from storage.job_store import JobStore
 
 __all__ = ["LocalLauncher"]
 

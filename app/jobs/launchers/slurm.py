@@ -34,7 +34,8 @@ from app.jobs.launchers.slurm_state import SlurmJob, describe_end, stepd_message
 from app.jobs.logs import log_path, tail_lines
 from common.jobspec import RUN_FLAGS
 from storage.job_outcome import Outcome, OutcomeError, read_outcome
-from storage.job_store import Job, JobStore
+from storage.job_record import Job
+from storage.job_store import JobStore
 from storage.layout import job_files_dir
 
 __all__ = ["SlurmHandle", "SlurmLauncher", "job_files"]
