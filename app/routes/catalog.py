@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 from app.deps import ServedDep, lookup_user
 from app.http_errors import error_responses
 from app.params import MovieId, UserId
-from app.schemas import MovieRef, MovieResponse, UserListResponse, UserResponse, UserSummary
+from app.schemas import MovieResponse, UserListResponse, UserResponse, UserSummary
+from app.serving.queries import movie_ref
 
 router = APIRouter(tags=["catalog"])
 
@@ -37,14 +38,7 @@ async def get_user(
         watched_count=int(watched.size),
         offset=offset,
         limit=limit,
-        watched=[
-            MovieRef(
-                movie_id=str(version.movie_ids[j]),
-                title=version.titles[j],
-                genres=list(version.genres[j]),
-            )
-            for j in page.tolist()
-        ],
+        watched=[movie_ref(served, j) for j in page.tolist()],
     )
 
 

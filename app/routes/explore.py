@@ -10,7 +10,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
-from app.deps import ServedDep
+from app.deps import ServedDep, lookup_user
 from app.explore.index import (
     ExploreIndex,
     entropy_percentile,
@@ -30,9 +30,8 @@ from app.explore.schemas import (
 )
 from app.http_errors import error_responses
 from app.params import UserId
-from app.routes.recommend import lookup_user
-from app.schemas import MovieRef
 from app.serving.model_state import Served
+from app.serving.queries import movie_ref
 
 __all__ = ["router"]
 
@@ -164,14 +163,7 @@ async def user_profile(
         user_id=user_id,
         model_version=served.name,
         watched_count=int(watched.size),
-        history=[
-            MovieRef(
-                movie_id=str(version.movie_ids[j]),
-                title=version.titles[j],
-                genres=list(version.genres[j]),
-            )
-            for j in popular.tolist()
-        ],
+        history=[movie_ref(served, j) for j in popular.tolist()],
         genre_shares=[
             GenreShare(
                 genre=served.catalog.genre_names[g],

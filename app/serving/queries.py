@@ -18,6 +18,7 @@ from app.schemas import (
     GenreCount,
     Interval,
     MovieRecommendation,
+    MovieRef,
     RecommendResponse,
     Uncertainty,
 )
@@ -32,7 +33,7 @@ from app.serving.recommend import (
 from common.foldin import METHOD, laplace_fold_in, prior_predictive
 from common.picks import Rank, sigmoid, top_unwatched
 
-__all__ = ["INTERVAL", "Query", "fold_in_user", "known_user"]
+__all__ = ["INTERVAL", "Query", "fold_in_user", "known_user", "movie_ref"]
 
 INTERVAL = 0.90
 
@@ -63,6 +64,40 @@ def convergence_note(served: Served) -> ConvergenceNote:
     record = served.convergence
     return ConvergenceNote.model_construct(
         status=record.status, converged=record.converged, warning=served.warning
+    )
+
+
+def _ranked(
+    served: Served,
+    picks: np.ndarray,
+    user_emb: np.ndarray,
+    user_bias: np.ndarray,
+    mean_probability: np.ndarray,
+    candidates: np.ndarray,
+    query: Query,
+) -> RecommendationResult:
+    """Rank one user's candidates from their picks [samples] and draws (U [samples, D],
+    u [samples]) and posterior-mean probabilities [movies], as `query` asks."""
+    return recommend(
+        picks,
+        catalog=served.catalog,
+        user_embeddings=user_emb,
+        user_bias=user_bias,
+        movie_major=served.movie_major,
+        mean_probability=mean_probability,
+        candidates=candidates,
+        rank=query.rank,
+        k=query.k,
+    )
+
+
+def movie_ref(served: Served, index: int) -> MovieRef:
+    """Movie `index` of the served version as the API names it: public id, title, genres."""
+    version = served.version
+    return MovieRef(
+        movie_id=str(version.movie_ids[index]),
+        title=version.titles[index],
+        genres=list(version.genres[index]),
     )
 
 
@@ -142,16 +177,8 @@ def known_user(served: Served, user_id: str, index: int, query: Query) -> Recomm
         )
     else:
         picks = served.picks[index]
-    result = recommend(
-        picks,
-        catalog=served.catalog,
-        user_embeddings=user_emb,
-        user_bias=user_bias,
-        movie_major=served.movie_major,
-        mean_probability=served.mean_probability[index],
-        candidates=candidates,
-        rank=query.rank,
-        k=query.k,
+    result = _ranked(
+        served, picks, user_emb, user_bias, served.mean_probability[index], candidates, query
     )
     return _response(
         served, result, user_id=user_id, watched_count=int(watched.size), query=query, fold_in=None
@@ -191,17 +218,7 @@ def fold_in_user(served: Served, watched: list[int], query: Query) -> RecommendR
     logits = user_logits(user_emb, user_bias, served.movie_major, np.arange(version.num_movies))
     mean_probability = sigmoid(logits.astype(np.float64)).mean(axis=1)
     picks = top_unwatched(logits.T, ~candidates)
-    result = recommend(
-        picks,
-        catalog=served.catalog,
-        user_embeddings=user_emb,
-        user_bias=user_bias,
-        movie_major=served.movie_major,
-        mean_probability=mean_probability,
-        candidates=candidates,
-        rank=query.rank,
-        k=query.k,
-    )
+    result = _ranked(served, picks, user_emb, user_bias, mean_probability, candidates, query)
     note = FoldInNote.model_construct(
         method=method,
         watched=len(watched),

@@ -16,7 +16,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from training.cli.main import main
-from training.config import TrainConfig, preset
+from training.config import SAMPLER_REVISION, TrainConfig, preset
 from training.data import SyntheticSpec, generate
 from training.names import AXIS
 from training.parallel.distributed import Cluster, DistributedError, cluster_from
@@ -160,13 +160,17 @@ def test_reductions_context_restores_tfp_and_refuses_unknown_kinds():
         pass
 
 
-def test_default_reduction_keeps_existing_fingerprints():
+def test_default_reduction_does_not_enter_the_fingerprint():
     config = preset("smoke")
     fields = {k: v for k, v in config.as_dict().items() if k not in ("segment_size", "reduction")}
     old = hashlib.sha256(
-        json.dumps({"config": fields, "data": "d"}, sort_keys=True).encode()
+        json.dumps(
+            {"config": fields, "data": "d", "sampler": SAMPLER_REVISION}, sort_keys=True
+        ).encode()
     ).hexdigest()
     assert config.fingerprint("d") == old
+    # A warm start changes the chains' start, so a checkpoint of another one is not resumed.
+    assert config.replace(warm_start_steps=5).fingerprint("d") != old
     assert config.replace(reduction="ordered").fingerprint("d") != old
     with pytest.raises(Exception, match="reduction"):
         TrainConfig(reduction="fuzzy").validate()  # type: ignore[arg-type]
