@@ -81,8 +81,8 @@ def add_adaptation_arguments(p: argparse.ArgumentParser) -> None:
     w.add_argument(
         "--warm-start-steps",
         type=int,
-        help="Adam steps per chain before burn-in, one gradient each (0: start from the prior "
-        "draw; the preset's value otherwise)",
+        help="Adam steps per chain before burn-in, one gradient each; 0 starts from the prior "
+        "draw (default: the preset's, 300 for cpu and 0 for the others)",
     )
     w.add_argument(
         "--warm-start-learning-rate",

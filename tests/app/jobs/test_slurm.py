@@ -37,8 +37,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # The uninterrupted run that the requeued one must reproduce exactly: 101 segments of 20
 # iterations, long enough (about 10 s on an idle machine; 600 iterations took 3 s) for a
 # requeue to land in the middle rather than after its last segment.
-RUN = {"preset": "smoke", "seed": 5, "num_burnin_steps": 2000}
-LONG = {"preset": "smoke", "num_burnin_steps": 100_000}  # runs until stopped
+# Long enough per iteration (100 leapfrog steps) that the requeue test catches it running: at
+# the smoke preset's 5 steps an idle machine finished all 2,020 iterations (2 s) before the
+# server's next look, and Slurm then requeued a completed job.
+RUN = {"preset": "smoke", "seed": 5, "num_burnin_steps": 2000, "num_leapfrog_steps": 100}
+# Runs until stopped: 10 million leapfrog steps, minutes even on an idle machine (the smoke
+# preset's 5 steps per iteration finished 100,000 iterations inside Slurm's 1-minute limit).
+LONG = {"preset": "smoke", "num_burnin_steps": 100_000, "num_leapfrog_steps": 100}
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
