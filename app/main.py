@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             chunk_users=settings.precompute_chunk_users,
             cache_dir=settings.cache_dir,
             policy=settings.serve_policy,
+            genre_picks_max_bytes=int(settings.genre_picks_max_mb * 2**20),
         )
         app.state.holder = active
         outcome = await asyncio.to_thread(active.refresh)

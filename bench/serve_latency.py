@@ -4,10 +4,13 @@ Creates (or reuses, with --store) a synthetic posterior with ml-1m's shapes (604
 3706 movies, D = 20, 500 draws x 2 chains = 1,000 samples; synthetic samples scattered
 around a synthetic truth, not a fitted posterior), starts `python -m app` on 127.0.0.1,
 warms up, then drives it with `wrk` (apt-get install wrk; users rotated over all of them):
-GET /recommend in both rank modes, with `genre=Comedy`, POST /recommend (fold-in of 20
-watched movies) and POST /recommend/batch of 100 ids. Prints p50/p99 latency, requests/s,
-the server's CPU per request, its resident memory (after the precomputation and after the
-run) and the load time, with `uptime` before and after (the machine's load).
+GET /recommend in both rank modes, saturated (16 connections, no pause) and paced (the same
+connections offering about `--rate` requests/s through think times); with `genre=Comedy`,
+that genre with one exclusion, and two genres; POST /recommend (fold-in of 20 watched movies)
+and POST /recommend/batch of 100 ids (1 and 4 connections). Prints p50/p99 latency,
+requests/s, the server's CPU per request, its resident memory (anonymous and file-backed,
+after the precomputation and after the run) and the load time, with `uptime` before and
+after (the machine's load).
 `--python-client` adds the older httpx-driven figures (the client then competes with the
 server for the cores).
 
@@ -129,7 +132,7 @@ def memory(pid: int) -> dict[str, str]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
             fields[key] = value.strip()
     return fields
 
@@ -184,15 +187,24 @@ def uptime() -> str:
 
 
 def measure_wrk(
-    name: str, pid: int, base: str, requests: list[WrkRequest], connections: int, seconds: float
+    name: str,
+    pid: int,
+    base: str,
+    requests: list[WrkRequest],
+    connections: int,
+    seconds: float,
+    *,
+    rate: float | None = None,
 ) -> None:
-    """Drive `requests` with wrk and print latency, throughput and server CPU per request."""
+    """Drive `requests` with wrk and print latency, throughput and server CPU per request;
+    with `rate`, paced by think times to offer about that many requests per second."""
     cpu_before = cpu_seconds(pid)
-    result = run_wrk(base, requests, connections=connections, seconds=seconds)
+    think_ms = None if rate is None else connections / rate * 1e3
+    result = run_wrk(base, requests, connections=connections, seconds=seconds, think_ms=think_ms)
     cpu_ms = (cpu_seconds(pid) - cpu_before) / max(result.requests, 1) * 1e3
     lat = result.latency_ms
     print(
-        f"{name:<44} c={connections:<3} n={result.requests:<6} p50={lat.get('50%', 0):7.2f} ms  "
+        f"{name:<48} c={connections:<3} n={result.requests:<6} p50={lat.get('50%', 0):7.2f} ms  "
         f"p90={lat.get('90%', 0):7.2f} ms  p99={lat.get('99%', 0):7.2f} ms  "
         f"{result.requests_per_s:7.1f} req/s  server CPU {cpu_ms:6.2f} ms/req  "
         f"non-2xx={result.non_2xx}" + (f"  socket errors: {result.errors}" if result.errors else "")
@@ -213,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per scenario")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=550.0,
+        help="offered requests/s of the paced GET runs (think times between requests)",
+    )
     parser.add_argument("--cache", type=Path, help="keep the precomputed arrays here (reused)")
     parser.add_argument(
         "--python-client", action="store_true", help="also run the httpx-driven measurements"
@@ -262,8 +280,24 @@ def main(argv: list[str] | None = None) -> int:
         for rank in ("picks", "probability"):
             gets = [WrkRequest("GET", f"/recommend/{u}?rank={rank}") for u in rotated]
             measure_wrk(f"GET /recommend rank={rank}", pid, base, gets, c, secs)
+            measure_wrk(
+                f"GET /recommend rank={rank}, paced {args.rate:g}/s",
+                pid,
+                base,
+                gets,
+                c,
+                secs,
+                rate=args.rate,
+            )
         comedy = [WrkRequest("GET", f"/recommend/{u}?genre=Comedy") for u in rotated]
         measure_wrk("GET /recommend genre=Comedy", pid, base, comedy, c, secs)
+        excluding = [
+            WrkRequest("GET", f"/recommend/{u}?genre=Comedy&exclude={movie_ids[j]}")
+            for u, j in zip(rotated, rng.integers(0, len(movie_ids), len(rotated)), strict=True)
+        ]
+        measure_wrk("GET /recommend genre=Comedy, 1 excluded", pid, base, excluding, c, secs)
+        two = [WrkRequest("GET", f"/recommend/{u}?genre=Comedy&genre=Drama") for u in rotated]
+        measure_wrk("GET /recommend genre=Comedy&genre=Drama", pid, base, two, c, secs)
         fold_ins = []
         for seen in watched_lists:
             if seen.size >= 20:
@@ -279,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             for i in range(0, min(len(rotated), 4000), 100)
         ]
-        measure_wrk("POST /recommend/batch, 100 ids", pid, base, batches, 4, secs)
+        for connections in (1, 4):
+            measure_wrk("POST /recommend/batch, 100 ids", pid, base, batches, connections, secs)
         if args.python_client:
             c = args.concurrency
             measure("httpx: plain, concurrency 1", pid, base, plain(args.requests // 3), 1)

@@ -4,6 +4,12 @@ wrk is a C load generator: it costs the machine far less CPU than a Python clien
 small machine the figures describe the server rather than the client. A generated Lua
 script hands each connection the next request of the list (GET paths, or POST bodies), and
 `--latency` gives the latency percentiles, which are parsed from wrk's report.
+
+By default each connection sends its next request as soon as the last one is answered (a
+closed loop: the figures then describe a saturated server, where latency = connections /
+throughput). With `think_ms`, each connection first waits a random think time
+(exponential, that mean; wrk's `delay()` hook), so the server sees a set offered rate of
+about connections / think time and the latency percentiles describe that load.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def _lua(requests: list[WrkRequest]) -> str:
+def _lua(requests: list[WrkRequest], think_ms: float | None) -> str:
     items = ",\n".join(
         "{{{}, {}, {}}}".format(
             json.dumps(r.method), json.dumps(r.path), json.dumps(r.body) if r.body else "nil"
@@ -61,7 +67,15 @@ request = function()
   end
   return wrk.format(item[1], item[2])
 end
+""" + (
+        ""
+        if think_ms is None
+        else f"""
+delay = function()
+  return math.floor(-math.log(1 - math.random()) * {think_ms:g} + 0.5)
+end
 """
+    )
 
 
 def _ms(text: str) -> float:
@@ -79,10 +93,15 @@ def run_wrk(
     seconds: float,
     threads: int = 1,
     timeout_s: float = 10.0,
+    think_ms: float | None = None,
 ) -> WrkResult:
-    """Run wrk for `seconds` with `connections` open connections over `requests` (rotated)."""
+    """Run wrk for `seconds` with `connections` open connections over `requests` (rotated),
+    each connection waiting an exponential think time of mean `think_ms` before each request
+    (None: none, a closed loop)."""
+    if think_ms is not None and not think_ms > 0:
+        raise ValueError(f"think_ms must be > 0, got {think_ms}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_lua(requests))
+        script.write(_lua(requests, think_ms))
     try:
         out = subprocess.run(
             [

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import math
 import mmap
 import threading
 import time
@@ -67,8 +68,7 @@ class Served:
     picks: np.ndarray  # [N, S*C] unfiltered pick per user and sample
     mean_probability: np.ndarray  # float32 [N, M] posterior-mean watch probabilities
     movie_counts: np.ndarray  # [M] users who watched each movie
-    movie_embeddings: np.ndarray  # [S*C, M, D] plain ndarray view of the memory map
-    movie_bias: np.ndarray  # [S*C, M] (np.memmap slicing is slow; these views are not)
+    genre_picks: np.ndarray | None  # [N, G, S*C] picks within each catalog.filter_genres
     movie_major: np.ndarray  # [M, S*C, D+1]: embedding then bias, one movie contiguous
     fold_in: FoldInLayout  # per-sample X^T [S*C, D+1, M] for POST /recommend (311 MB at ml-1m)
     catalog: Catalog
@@ -112,6 +112,12 @@ def release_pages(array: Any) -> None:
     if handle is not None and hasattr(handle, "madvise"):
         with contextlib.suppress(OSError, ValueError):
             handle.madvise(mmap.MADV_DONTNEED)
+
+
+def _present(array: np.ndarray | None) -> np.ndarray:
+    if array is None:
+        raise AssertionError("genre picks were asked for but not computed")
+    return array
 
 
 def prior_scale(manifest: dict[str, Any]) -> float:
@@ -162,9 +168,11 @@ class ModelHolder:
         chunk_users: int = 256,
         cache_dir: Path | None = None,
         policy: ServePolicy = "latest-converged",
+        genre_picks_max_bytes: int = 512 * 2**20,
     ):
         self.store_dir = Path(store_dir)
         self.chunk_users = chunk_users
+        self.genre_picks_max_bytes = genre_picks_max_bytes
         self.cache_dir = cache_dir
         self.policy: ServePolicy = policy
         self.selection: Selection | None = None  # the serve policy's latest pick
@@ -193,6 +201,11 @@ class ModelHolder:
         check_version(version)
         movie_embeddings = np.asarray(version.movie_embeddings)
         movie_bias = np.asarray(version.movie_bias)
+        catalog = build_catalog(version.genres)
+        dtype = pick_dtype(version.num_movies)
+        genre_shape = (version.num_users, len(catalog.filter_genres), version.num_samples)
+        with_genres = 0 < math.prod(genre_shape) * dtype.itemsize <= self.genre_picks_max_bytes
+        kinds = ("picks", "means", "movies", "genres")[: 4 if with_genres else 3]
 
         computed: list[UserScores] = []
         misses: set[str] = set()
@@ -207,6 +220,7 @@ class ModelHolder:
                         watched=version.watched,
                         movie_embeddings=movie_embeddings,
                         movie_bias=movie_bias,
+                        genre_members=catalog.genre_members() if with_genres else (),
                         chunk_users=self.chunk_users,
                         should_stop=self._stop.is_set,
                     )
@@ -224,9 +238,19 @@ class ModelHolder:
                 "picks",
                 key,
                 shape=(version.num_users, version.num_samples),
-                dtype=pick_dtype(version.num_movies),
+                dtype=dtype,
                 compute=lambda: scores("picks").picks,
             )
+            genre_picks = None
+            if with_genres:
+                genre_picks = cached_array(
+                    self.cache_dir,
+                    "genres",
+                    key,
+                    shape=genre_shape,
+                    dtype=dtype,
+                    compute=lambda: _present(scores("genres").genre_picks),
+                )
             mean_probability = cached_array(
                 self.cache_dir,
                 "means",
@@ -252,14 +276,13 @@ class ModelHolder:
         # from the samples before their pages are released, not cached on disk.
         fold_in = fold_in_layout(movie_embeddings, movie_bias)
         self.cache_misses += len(misses)
-        self.cache_hits += 3 - len(misses)
+        self.cache_hits += len(kinds) - len(misses)
         # The precomputation read every sample; requests read a few users' rows and movies.
         mapped = [version.movie_embeddings, version.movie_bias]
         if version.num_users:
             mapped.append(version.user_samples(0)[0])
         for array in mapped:
             release_pages(array)
-        catalog = build_catalog(version.genres)
         watched = [version.watched(i) for i in range(version.num_users)]
         movie_counts = np.bincount(
             np.concatenate(watched).astype(np.intp) if watched else np.empty(0, np.intp),
@@ -269,9 +292,8 @@ class ModelHolder:
             version=version,
             picks=picks,
             mean_probability=mean_probability,
+            genre_picks=genre_picks,
             movie_counts=movie_counts,
-            movie_embeddings=movie_embeddings,
-            movie_bias=movie_bias,
             movie_major=movie_major,
             fold_in=fold_in,
             catalog=catalog,

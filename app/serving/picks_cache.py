@@ -19,7 +19,7 @@ import numpy as np
 
 from storage.fsio import atomic_save_npy, exclusive_lock
 
-KINDS = ("picks", "means", "movies")
+KINDS = ("picks", "means", "movies", "genres")
 
 
 def cache_key(manifest: dict[str, Any]) -> str:

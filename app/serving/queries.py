@@ -159,6 +159,18 @@ def _response(
     )
 
 
+def _superset_picks(served: Served, index: int, query: Query) -> np.ndarray:
+    """User `index`'s precomputed picks over the smallest superset of the query's candidates:
+    the one genre's picks for a one-genre filter (when they were precomputed), else the
+    unfiltered picks."""
+    genre_picks = served.genre_picks
+    if genre_picks is not None and len(query.genres) == 1:
+        axis = served.catalog.filter_genres
+        if query.genres[0] in axis:
+            return genre_picks[index, axis.index(query.genres[0])]
+    return served.picks[index]
+
+
 def known_user(served: Served, user_id: str, index: int, query: Query) -> RecommendResponse:
     """The answer for user `index` of the served version (precomputed picks when neither a
     genre filter nor exclusions change the candidates)."""
@@ -169,10 +181,10 @@ def known_user(served: Served, user_id: str, index: int, query: Query) -> Recomm
     if query.genres or query.excluded:
         picks = picks_for_user(
             user_embeddings=user_emb,
-            movie_embeddings=served.movie_embeddings,
-            movie_bias=served.movie_bias,
+            movie_features=served.fold_in.features,
+            movie_bias=served.fold_in.offsets,
             eligible=candidates,
-            unfiltered=served.picks[index],
+            superset_picks=_superset_picks(served, index, query),
             movie_major=served.movie_major,
         )
     else:

@@ -7,9 +7,10 @@ same for every movie, so it never changes a pick; it only enters the watch proba
 Counting, entropy, probability summaries and the ranking itself are `common.picks` (shared
 with the held-out evaluation); this module adds the serving-side precomputation and layout.
 
-Unfiltered picks and posterior-mean watch probabilities of every user are computed once per
-posterior version (`precompute_user_scores`); picks restricted by a genre filter or
-exclusions are computed per request (`picks_for_user`).
+Every user's unfiltered picks, picks within each genre and posterior-mean watch probabilities
+are computed once per posterior version (`precompute_user_scores`). A request with exclusions
+or several genres starts from those and scores only the samples whose precomputed pick it
+rules out (`picks_for_user`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class Catalog(NamedTuple):
     first_genre_code: np.ndarray  # int32 [M], index into genre_names
     genre_names: tuple[str, ...]  # distinct first genres, sorted
     genre_sets: dict[str, np.ndarray]  # genre -> bool [M]: movies with that genre (any position)
+    filter_genres: tuple[str, ...]  # sorted keys of genre_sets: the axis of genre picks
+
+    def genre_members(self) -> list[np.ndarray]:
+        """Each filter genre's movie indices (ascending int64), in `filter_genres` order."""
+        return [np.flatnonzero(self.genre_sets[g]) for g in self.filter_genres]
 
 
 class Recommendation(NamedTuple):
@@ -86,7 +92,7 @@ def build_catalog(genres: Sequence[Sequence[str]]) -> Catalog:
         mask = np.zeros(len(genres), dtype=bool)
         mask[movies] = True
         sets[g] = mask
-    return Catalog(codes, names, sets)
+    return Catalog(codes, names, sets, tuple(sorted(sets)))
 
 
 def candidate_mask(catalog: Catalog, genres: Sequence[str], num_movies: int) -> np.ndarray:
@@ -109,6 +115,21 @@ class UserScores(NamedTuple):
 
     picks: np.ndarray  # [N, S*C] unfiltered pick per user and sample (int16 when M < 32768)
     mean_probability: np.ndarray  # float32 [N, M]: posterior mean of sigmoid(U.V + u + v)
+    genre_picks: np.ndarray | None  # [N, G, S*C] pick among each genre's movies, or None
+
+
+class _GenreLayout(NamedTuple):
+    """Genres' movies side by side: movie `order[p]` at column p, genre g in columns
+    `bounds[g]:bounds[g + 1]` (a movie of several genres appears once per genre)."""
+
+    order: np.ndarray  # int64 [P]
+    bounds: np.ndarray  # int64 [G + 1]
+
+    @classmethod
+    def of(cls, members: Sequence[np.ndarray]) -> _GenreLayout:
+        sizes = [len(m) for m in members]
+        order = np.concatenate(members).astype(np.int64) if members else np.empty(0, np.int64)
+        return cls(order, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
 
 
 def precompute_user_scores(
@@ -118,20 +139,32 @@ def precompute_user_scores(
     watched: Callable[[int], np.ndarray],
     movie_embeddings: np.ndarray,
     movie_bias: np.ndarray,
+    genre_members: Sequence[np.ndarray] = (),
     chunk_users: int = 256,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> UserScores:
-    """Unfiltered picks [N, S*C] and posterior-mean watch probabilities [N, M] of every user.
+    """Unfiltered picks [N, S*C], picks within each genre [N, G, S*C] (when `genre_members`,
+    each genre's ascending movie indices, is given) and posterior-mean watch probabilities
+    [N, M] of every user.
 
     Works in chunks of users so memory stays bounded: per chunk, one [K, n, D+1] copy of the
     users' samples and one [n, M] score matrix per sample. The movie bias rides in the matmul
     as an extra embedding dimension, and watched movies are masked by flat index after the
     probabilities are accumulated (as sigmoid(x) = (1 + tanh(x / 2)) / 2, `common.picks`).
+    Genre picks come from a second product against the genres' movies laid side by side
+    (`_GenreLayout`), so each genre's pick is an argmax over a contiguous slice; a genre
+    whose every movie the user watched gets `NO_PICK`. Ties go to the lowest movie index.
     `should_stop` is checked between chunks; it returning True raises `InterruptedError`.
     """
     num_samples, num_movies, dim = movie_embeddings.shape
     out = np.empty((num_users, num_samples), dtype=pick_dtype(num_movies))
     means = np.empty((num_users, num_movies), dtype=np.float32)
+    layout = _GenreLayout.of(genre_members)
+    genre_out = (
+        np.empty((num_users, len(genre_members), num_samples), dtype=out.dtype)
+        if genre_members
+        else None
+    )
     ones = np.ones((num_samples, 1), dtype=np.float32)
     for start in range(0, num_users, chunk_users):
         if should_stop():
@@ -156,6 +189,12 @@ def precompute_user_scores(
         tanh_sum = np.zeros((n, num_movies), dtype=np.float32)
         scores_flat = scores.reshape(-1)
         v_aug = np.empty((num_movies, dim + 1), dtype=np.float32)
+        if genre_out is not None:
+            seen_mask = np.zeros(n * num_movies, dtype=bool)
+            seen_mask[mask_idx] = True
+            genre_mask_idx = np.flatnonzero(seen_mask.reshape(n, num_movies)[:, layout.order])
+            genre_scores = np.empty((n, layout.order.size), dtype=np.float32)
+            rows = np.arange(n)
         for k in range(num_samples):
             v_aug[:, :dim] = movie_embeddings[k]
             v_aug[:, dim] = movie_bias[k]
@@ -166,49 +205,66 @@ def precompute_user_scores(
             tanh_sum += half
             scores_flat[mask_idx] = -np.inf
             out[start : start + n, k] = scores.argmax(axis=1)
+            if genre_out is not None:
+                np.matmul(u_aug[k], v_aug[layout.order].T, out=genre_scores)
+                genre_scores.reshape(-1)[genre_mask_idx] = -np.inf
+                for g in range(len(genre_members)):
+                    segment = genre_scores[:, layout.bounds[g] : layout.bounds[g + 1]]
+                    best = segment.argmax(axis=1)
+                    genre_out[start : start + n, g, k] = np.where(
+                        segment[rows, best] == -np.inf,
+                        NO_PICK,
+                        layout.order[layout.bounds[g] + best],
+                    )
         out[start : start + n][no_choice] = NO_PICK
         means[start : start + n] = 0.5 + 0.5 * tanh_sum / num_samples
-    return UserScores(out, means)
+    return UserScores(out, means, genre_out)
 
 
 def picks_for_user(
     *,
     user_embeddings: np.ndarray,
-    movie_embeddings: np.ndarray,
+    movie_features: np.ndarray,
     movie_bias: np.ndarray,
     eligible: np.ndarray,
-    unfiltered: np.ndarray | None = None,
+    superset_picks: np.ndarray | None = None,
     movie_major: np.ndarray | None = None,
 ) -> np.ndarray:
     """Picks of one user over candidate movies `eligible` (bool [M]), [S*C] with NO_PICK.
 
-    `eligible` must exclude watched movies. With the user's `unfiltered` picks, samples whose
-    unfiltered pick is eligible keep it (the best unwatched movie is then also the best
+    `movie_features` [S*C, D+1, M] holds each sample's V^T (its last row is unused here) and
+    `movie_bias` [S*C, M] its v: the fold-in's sample-major layout (`common.foldin`), read
+    one sample at a time. `eligible` must exclude watched movies. With `superset_picks`, the
+    user's picks over a superset of `eligible` (the unfiltered picks, or one genre's), samples
+    whose pick is eligible keep it (the best movie of the superset is then also the best
     eligible one) and only the other samples are scored. With `movie_major` samples and few
     candidates, only the candidates' contiguous blocks are read.
     """
-    num_samples = user_embeddings.shape[0]
+    num_samples, dim = user_embeddings.shape
     candidates = np.flatnonzero(eligible)
     if candidates.size == 0:
         return np.full(num_samples, NO_PICK, dtype=np.int32)
-    if movie_major is not None and candidates.size * 4 <= eligible.size:
-        return _picks_from_blocks(user_embeddings, movie_major, candidates)
-    penalty = np.where(eligible, np.float32(0), np.float32(-np.inf))
-    if unfiltered is None:
+    if superset_picks is None:
         rows = np.arange(num_samples)
         picks = np.empty(num_samples, dtype=np.int32)
     else:
-        picks = unfiltered.astype(np.int32)
+        picks = superset_picks.astype(np.int32)
         resolved = (picks < 0) | eligible[np.maximum(picks, 0)]
         rows = np.flatnonzero(~resolved)
-    if rows.size > num_samples // 2:  # most samples: one batched matmul over all of them
-        scores = np.matmul(movie_embeddings, user_embeddings[:, :, None])[..., 0]
+        if rows.size == 0:
+            return picks
+    if movie_major is not None and candidates.size * 4 <= eligible.size:
+        picks[rows] = _picks_from_blocks(user_embeddings, movie_major, candidates)[rows]
+        return picks
+    penalty = np.where(eligible, np.float32(0), np.float32(-np.inf))
+    if rows.size > num_samples // 2:  # most samples: one batched product over all of them
+        scores = np.matmul(user_embeddings[:, None, :], movie_features[:, :dim])[:, 0]
         scores += movie_bias
         scores += penalty  # one broadcast pass
         picks[rows] = scores[rows].argmax(axis=1)
         return picks
-    for k in rows.tolist():  # a few samples: one matrix-vector product each
-        scores = movie_embeddings[k] @ user_embeddings[k]
+    for k in rows.tolist():  # a few samples: one vector-matrix product each
+        scores = user_embeddings[k] @ movie_features[k, :dim]
         scores += movie_bias[k]
         scores += penalty
         picks[k] = scores.argmax()

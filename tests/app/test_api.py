@@ -111,6 +111,28 @@ def test_two_genres_widen_the_candidates(client, published):
     assert all(set(r["genres"]) & set(names) for r in body["recommendations"])
 
 
+def test_genre_answers_do_not_depend_on_precomputed_genre_picks(client, published):
+    """Genre picks precomputed at load (the default) or computed per request
+    (`SHARDLENS_GENRE_PICKS_MAX_MB=0`) give the same answers, exclusions included."""
+    store, pub = published
+    data = pub.data
+    assert client.app.state.holder.current.genre_picks is not None
+    settings = app_settings(store, poll_interval_s=0, genre_picks_max_mb=0, cache_dir=None)
+    with TestClient(create_app(settings)) as per_request:
+        assert per_request.app.state.holder.current.genre_picks is None
+        for user in range(0, data.num_users, 4):
+            user_id = str(data.user_ids[user])
+            for genre in sorted(set(data.first_genre)):
+                first = client.get(f"/recommend/{user_id}", params={"genre": genre, "k": 3})
+                excluded = [r["movie_id"] for r in first.json()["recommendations"][:2]]
+                for extra in ([], [("exclude", m) for m in excluded]):
+                    params = [("genre", genre), ("k", 100), *extra]
+                    assert (
+                        client.get(f"/recommend/{user_id}", params=params).json()
+                        == per_request.get(f"/recommend/{user_id}", params=params).json()
+                    )
+
+
 @pytest.mark.parametrize(
     ("path", "needle"),
     [

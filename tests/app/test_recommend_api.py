@@ -233,7 +233,7 @@ def test_metrics_report_requests_model_cache_and_jobs(client, published):
     )
     assert f'shardlens_model_info{{convergence="not_recorded",version="{pub.version}"}} 1.0' in text
     assert re.search(r"shardlens_model_load_seconds \d", text)
-    assert 'shardlens_picks_cache_total{result="miss"} 3.0' in text
+    assert 'shardlens_picks_cache_total{result="miss"} 4.0' in text
     assert 'shardlens_jobs{status="queued"} 0.0' in text
 
 

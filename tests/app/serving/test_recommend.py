@@ -15,6 +15,7 @@ from app.serving.recommend import (
     recommend,
     summarize_picks,
 )
+from common.foldin import fold_in_layout
 from storage.posterior import open_posterior
 from tests.helpers.app_helpers import publish, reference_picks, tiny_data
 
@@ -48,17 +49,22 @@ def reference_mean_probability(samples, user):
 
 def test_precomputed_picks_and_probabilities_follow_the_reference(posterior):
     published, version = posterior
+    catalog = build_catalog(version.genres)
     scores = precompute_user_scores(
         num_users=version.num_users,
         user_samples=version.user_samples,
         watched=version.watched,
         movie_embeddings=version.movie_embeddings,
         movie_bias=version.movie_bias,
+        genre_members=catalog.genre_members(),
         chunk_users=7,  # several chunks, the last one partial
     )
     picks = scores.picks
     assert picks.shape == (25, 15) and picks.dtype == np.int16
     assert scores.mean_probability.shape == (25, 20)
+    assert scores.genre_picks is not None
+    assert scores.genre_picks.shape == (25, len(catalog.filter_genres), 15)
+    emptied = 0
     for user in range(version.num_users):
         assert picks[user].tolist() == reference_picks(published.samples, published.data, user)
         np.testing.assert_allclose(
@@ -67,34 +73,70 @@ def test_precomputed_picks_and_probabilities_follow_the_reference(posterior):
             rtol=1e-4,
             atol=1e-6,  # float32 accumulation
         )
+        for g, genre in enumerate(catalog.filter_genres):
+            allowed = catalog.genre_sets[genre]
+            expected = reference_picks(published.samples, published.data, user, allowed)
+            if expected:
+                assert scores.genre_picks[user, g].tolist() == expected, (user, genre)
+            else:  # the user watched every movie of the genre
+                assert (scores.genre_picks[user, g] == NO_PICK).all()
+                emptied += 1
+    assert emptied > 0  # the no-pick case was exercised
 
 
-def test_genre_restricted_picks_follow_the_reference(posterior):
-    published, version = posterior
-    catalog = build_catalog(version.genres)
-    unfiltered = precompute_picks(
+def test_without_genres_no_genre_picks_are_made(posterior):
+    _, version = posterior
+    scores = precompute_user_scores(
         num_users=version.num_users,
         user_samples=version.user_samples,
         watched=version.watched,
         movie_embeddings=version.movie_embeddings,
         movie_bias=version.movie_bias,
     )
+    assert scores.genre_picks is None
+
+
+@pytest.fixture(scope="module")
+def precomputed(posterior):
+    _, version = posterior
+    catalog = build_catalog(version.genres)
+    scores = precompute_user_scores(
+        num_users=version.num_users,
+        user_samples=version.user_samples,
+        watched=version.watched,
+        movie_embeddings=version.movie_embeddings,
+        movie_bias=version.movie_bias,
+        genre_members=catalog.genre_members(),
+    )
+    layout = fold_in_layout(version.movie_embeddings, version.movie_bias)
     movie_major = movie_major_samples(version.movie_embeddings, version.movie_bias)
+    return catalog, scores, layout, movie_major
+
+
+def test_genre_restricted_picks_follow_the_reference(posterior, precomputed):
+    published, version = posterior
+    catalog, scores, layout, movie_major = precomputed
     shortcuts = 0
-    for genre in catalog.genre_sets:  # common genres take the per-sample path, rare ones not
+    for g, genre in enumerate(catalog.filter_genres):  # rare genres read movie-major blocks
         allowed = candidate_mask(catalog, [genre], version.num_movies)
         for user in range(version.num_users):
             eligible = allowed.copy()
             eligible[version.watched(user)] = False
             emb, _ = version.user_samples(user)
             expected = reference_picks(published.samples, published.data, user, allowed)
-            for base, major in ((None, None), (unfiltered[user], None), (None, movie_major)):
+            for base, major in (
+                (None, None),
+                (scores.picks[user], None),
+                (None, movie_major),
+                (scores.picks[user], movie_major),
+                (scores.genre_picks[user, g], None),
+            ):
                 picks = picks_for_user(
                     user_embeddings=emb,
-                    movie_embeddings=version.movie_embeddings,
-                    movie_bias=version.movie_bias,
+                    movie_features=layout.features,
+                    movie_bias=layout.offsets,
                     eligible=eligible,
-                    unfiltered=base,
+                    superset_picks=base,
                     movie_major=major,
                 )
                 if not eligible.any():
@@ -102,8 +144,41 @@ def test_genre_restricted_picks_follow_the_reference(posterior):
                 else:
                     assert picks.tolist() == expected, (genre, user)
                     assert all(genre in version.genres[j] for j in picks)
-            shortcuts += int(allowed[unfiltered[user]].mean() > 0.5)
+            shortcuts += int(allowed[scores.picks[user]].mean() > 0.5)
     assert shortcuts > 0  # the shortcut path was exercised
+
+
+def test_exclusions_within_a_genre_follow_the_reference(posterior, precomputed):
+    """A genre's precomputed picks are a superset start: only the samples whose pick was
+    excluded are scored again."""
+    published, version = posterior
+    catalog, scores, layout, _ = precomputed
+    rescored = 0
+    for g, genre in enumerate(catalog.filter_genres):
+        for user in range(version.num_users):
+            genre_picks = scores.genre_picks[user, g]
+            if (genre_picks == NO_PICK).all():
+                continue
+            top = np.bincount(genre_picks[genre_picks >= 0]).argmax()  # drop the most picked
+            allowed = catalog.genre_sets[genre].copy()
+            allowed[top] = False
+            eligible = allowed.copy()
+            eligible[version.watched(user)] = False
+            emb, _ = version.user_samples(user)
+            picks = picks_for_user(
+                user_embeddings=emb,
+                movie_features=layout.features,
+                movie_bias=layout.offsets,
+                eligible=eligible,
+                superset_picks=genre_picks,
+            )
+            expected = reference_picks(published.samples, published.data, user, allowed)
+            if eligible.any():
+                assert picks.tolist() == expected, (genre, user)
+                rescored += 1
+            else:
+                assert (picks == NO_PICK).all()
+    assert rescored > 0
 
 
 def test_summary_counts_genres_and_uncertainty():
