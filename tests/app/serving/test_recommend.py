@@ -204,17 +204,9 @@ def test_no_candidate_means_null_entropy():
 
 
 @pytest.mark.parametrize("rank", ["picks", "probability"])
-def test_recommend_returns_k_movies_picked_first_then_by_probability(posterior, rank):
+def test_recommend_returns_k_movies_picked_first_then_by_probability(posterior, precomputed, rank):
     published, version = posterior
-    scores = precompute_user_scores(
-        num_users=version.num_users,
-        user_samples=version.user_samples,
-        watched=version.watched,
-        movie_embeddings=version.movie_embeddings,
-        movie_bias=version.movie_bias,
-    )
-    movie_major = movie_major_samples(version.movie_embeddings, version.movie_bias)
-    catalog = build_catalog(version.genres)
+    catalog, scores, _, movie_major = precomputed
     for user in range(version.num_users):
         emb, bias = version.user_samples(user)
         candidates = np.ones(version.num_movies, bool)
