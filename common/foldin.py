@@ -51,6 +51,7 @@ __all__ = [
     "fold_in_layout",
     "laplace_fold_in",
     "laplace_fold_in_exact",
+    "layout_logits",
     "prior_predictive",
 ]
 
@@ -374,6 +375,30 @@ def laplace_fold_in(
     )
     out = _draw(mode, np.linalg.cholesky(neg_h), draws, rng)
     return _fold_in(out, mode, steps, last, neg_h)
+
+
+def layout_logits(
+    layout: FoldInLayout, user_embeddings: np.ndarray, user_bias: np.ndarray
+) -> np.ndarray:
+    """Every movie's logit U_k . V_kj + u_k + v_kj for one user's draws, float32 [K, M].
+
+    user_embeddings [K, D] and user_bias [K] pair with the layout's K samples (one draw per
+    sample, as `laplace_fold_in(draws=1)` and `prior_predictive` give). One vector-matrix
+    product per sample over the contiguous X_k^T (its row of ones adds u_k).
+    """
+    features, offsets, _ = layout
+    num_samples, dim_1, _ = features.shape
+    if user_embeddings.shape != (num_samples, dim_1 - 1) or user_bias.shape != (num_samples,):
+        raise FoldInError(
+            f"user draws must be [{num_samples}, {dim_1 - 1}] and [{num_samples}]; got "
+            f"{user_embeddings.shape} and {user_bias.shape}"
+        )
+    w = np.empty((num_samples, 1, dim_1), dtype=np.float32)
+    w[:, 0, : dim_1 - 1] = user_embeddings
+    w[:, 0, dim_1 - 1] = user_bias
+    logits = np.matmul(w, features)[:, 0]
+    logits += offsets
+    return logits
 
 
 def prior_predictive(

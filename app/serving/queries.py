@@ -28,9 +28,8 @@ from app.serving.recommend import (
     candidate_mask,
     picks_for_user,
     recommend,
-    user_logits,
 )
-from common.foldin import METHOD, laplace_fold_in, prior_predictive
+from common.foldin import METHOD, laplace_fold_in, layout_logits, prior_predictive
 from common.picks import Rank, sigmoid, top_unwatched
 
 __all__ = ["INTERVAL", "Query", "fold_in_user", "known_user", "movie_ref"]
@@ -227,9 +226,9 @@ def fold_in_user(served: Served, watched: list[int], query: Query) -> RecommendR
         steps, method = 0, "prior"
     watched_index = np.asarray(watched, dtype=np.intp)
     candidates = _candidates(served, watched_index, query)
-    logits = user_logits(user_emb, user_bias, served.movie_major, np.arange(version.num_movies))
-    mean_probability = sigmoid(logits.astype(np.float64)).mean(axis=1)
-    picks = top_unwatched(logits.T, ~candidates)
+    logits = layout_logits(served.fold_in, user_emb, user_bias)  # [K, M] float32
+    mean_probability = sigmoid(logits).mean(axis=0, dtype=np.float64)
+    picks = top_unwatched(logits, ~candidates)
     result = _ranked(served, picks, user_emb, user_bias, mean_probability, candidates, query)
     note = FoldInNote.model_construct(
         method=method,

@@ -11,6 +11,7 @@ from common.foldin import (
     fold_in_layout,
     laplace_fold_in,
     laplace_fold_in_exact,
+    layout_logits,
     prior_predictive,
 )
 from common.picks import sigmoid
@@ -206,3 +207,17 @@ def test_prior_predictive_has_the_prior_scale():
     u, b = prior_predictive(4000, 3, prior_scale=2.0, rng=np.random.default_rng(0))
     assert u.shape == (4000, 3) and b.shape == (4000,)
     assert np.std(u) == pytest.approx(2.0, rel=0.05)
+
+
+def test_layout_logits_are_each_samples_logits():
+    v, c, _ = problem()
+    rng = np.random.default_rng(3)
+    u = rng.normal(0, 1, (K, D)).astype(np.float32)
+    b = rng.normal(0, 1, K).astype(np.float32)
+    logits = layout_logits(fold_in_layout(v, c), u, b)
+    assert logits.shape == (K, M) and logits.dtype == np.float32
+    for k in range(K):
+        expected = v[k].astype(np.float64) @ u[k] + b[k] + c[k]
+        np.testing.assert_allclose(logits[k], expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(FoldInError, match="user draws"):
+        layout_logits(fold_in_layout(v, c), u[1:], b[1:])
