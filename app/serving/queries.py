@@ -28,6 +28,7 @@ from app.serving.recommend import (
     candidate_mask,
     picks_for_user,
     recommend,
+    union_picks,
 )
 from common.foldin import METHOD, laplace_fold_in, layout_logits, prior_predictive
 from common.picks import Rank, sigmoid, top_unwatched
@@ -158,16 +159,20 @@ def _response(
     )
 
 
-def _superset_picks(served: Served, index: int, query: Query) -> np.ndarray:
-    """User `index`'s precomputed picks over the smallest superset of the query's candidates:
-    the one genre's picks for a one-genre filter (when they were precomputed), else the
-    unfiltered picks."""
+def _superset_picks(
+    served: Served, index: int, user_embeddings: np.ndarray, query: Query
+) -> np.ndarray:
+    """User `index`'s picks over the smallest precomputed superset of the query's candidates:
+    the genre's picks for one genre, the best of the genres' picks for several (when genre
+    picks were precomputed), else the unfiltered picks."""
     genre_picks = served.genre_picks
-    if genre_picks is not None and len(query.genres) == 1:
-        axis = served.catalog.filter_genres
-        if query.genres[0] in axis:
-            return genre_picks[index, axis.index(query.genres[0])]
-    return served.picks[index]
+    axis = served.catalog.filter_genres
+    if genre_picks is None or not query.genres or not set(query.genres) <= set(axis):
+        return served.picks[index]
+    rows = genre_picks[index, [axis.index(g) for g in query.genres]]
+    if len(query.genres) == 1:
+        return rows[0]
+    return union_picks(rows, user_embeddings, served.movie_major)
 
 
 def known_user(served: Served, user_id: str, index: int, query: Query) -> RecommendResponse:
@@ -183,7 +188,7 @@ def known_user(served: Served, user_id: str, index: int, query: Query) -> Recomm
             movie_features=served.fold_in.features,
             movie_bias=served.fold_in.offsets,
             eligible=candidates,
-            superset_picks=_superset_picks(served, index, query),
+            superset_picks=_superset_picks(served, index, user_emb, query),
             movie_major=served.movie_major,
         )
     else:

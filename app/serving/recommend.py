@@ -271,6 +271,26 @@ def picks_for_user(
     return picks
 
 
+def union_picks(
+    genre_picks: np.ndarray, user_embeddings: np.ndarray, movie_major: np.ndarray
+) -> np.ndarray:
+    """Picks over a union of genres, [S*C], from each genre's picks [G', S*C].
+
+    Per sample, the best movie of a union is the best of the genres' best movies: their
+    logits are read from `movie_major` ([M, S*C, D+1], one (movie, sample) row each) and
+    compared, ties going to the lowest movie index. `NO_PICK` where no genre has a pick.
+    """
+    num_samples, dim = user_embeddings.shape
+    picks = genre_picks.astype(np.intp)
+    valid = picks >= 0
+    rows = movie_major[np.where(valid, picks, 0), np.arange(num_samples)]  # [G', S*C, D+1]
+    logits = np.einsum("gkd,kd->gk", rows[..., :dim], user_embeddings) + rows[..., dim]
+    logits = np.where(valid, logits, -np.inf)
+    best = logits.max(axis=0)
+    lowest = np.where(valid & (logits == best), picks, np.iinfo(np.intp).max).min(axis=0)
+    return np.where(valid.any(axis=0), lowest, NO_PICK).astype(np.int32)
+
+
 def movie_major_samples(movie_embeddings: np.ndarray, movie_bias: np.ndarray) -> np.ndarray:
     """[M, S*C, D+1] float32: each movie's embedding and bias samples in one contiguous block,
     so the probabilities of a few movies read a few blocks instead of S*C scattered rows."""

@@ -113,7 +113,8 @@ def test_two_genres_widen_the_candidates(client, published):
 
 def test_genre_answers_do_not_depend_on_precomputed_genre_picks(client, published):
     """Genre picks precomputed at load (the default) or computed per request
-    (`SHARDLENS_GENRE_PICKS_MAX_MB=0`) give the same answers, exclusions included."""
+    (`SHARDLENS_GENRE_PICKS_MAX_MB=0`) give the same answers, for one genre or several,
+    exclusions included."""
     store, pub = published
     data = pub.data
     assert client.app.state.holder.current.genre_picks is not None
@@ -122,11 +123,13 @@ def test_genre_answers_do_not_depend_on_precomputed_genre_picks(client, publishe
         assert per_request.app.state.holder.current.genre_picks is None
         for user in range(0, data.num_users, 4):
             user_id = str(data.user_ids[user])
-            for genre in sorted(set(data.first_genre)):
-                first = client.get(f"/recommend/{user_id}", params={"genre": genre, "k": 3})
+            names = sorted(set(data.first_genre))
+            for chosen in [[g] for g in names] + [names[:2], names[1:4]]:
+                genre = [("genre", g) for g in chosen]
+                first = client.get(f"/recommend/{user_id}", params=[*genre, ("k", 3)])
                 excluded = [r["movie_id"] for r in first.json()["recommendations"][:2]]
                 for extra in ([], [("exclude", m) for m in excluded]):
-                    params = [("genre", genre), ("k", 100), *extra]
+                    params = [*genre, ("k", 100), *extra]
                     assert (
                         client.get(f"/recommend/{user_id}", params=params).json()
                         == per_request.get(f"/recommend/{user_id}", params=params).json()

@@ -14,6 +14,7 @@ from app.serving.recommend import (
     precompute_user_scores,
     recommend,
     summarize_picks,
+    union_picks,
 )
 from common.foldin import fold_in_layout
 from storage.posterior import open_posterior
@@ -146,6 +147,24 @@ def test_genre_restricted_picks_follow_the_reference(posterior, precomputed):
                     assert all(genre in version.genres[j] for j in picks)
             shortcuts += int(allowed[scores.picks[user]].mean() > 0.5)
     assert shortcuts > 0  # the shortcut path was exercised
+
+
+def test_union_of_genres_from_their_picks_follows_the_reference(posterior, precomputed):
+    published, version = posterior
+    catalog, scores, _, movie_major = precomputed
+    genres = catalog.filter_genres
+    combos = [(a, b) for i, a in enumerate(genres) for b in genres[i + 1 :]] + [genres]
+    for combo in combos:
+        allowed = candidate_mask(catalog, combo, version.num_movies)
+        columns = [genres.index(g) for g in combo]
+        for user in range(version.num_users):
+            emb, _ = version.user_samples(user)
+            picks = union_picks(scores.genre_picks[user, columns], emb, movie_major)
+            expected = reference_picks(published.samples, published.data, user, allowed)
+            if expected:
+                assert picks.tolist() == expected, (combo, user)
+            else:
+                assert (picks == NO_PICK).all()
 
 
 def test_exclusions_within_a_genre_follow_the_reference(posterior, precomputed):
