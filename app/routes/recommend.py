@@ -23,7 +23,7 @@ from app.schemas import (
 )
 from app.serving.model_state import Served
 from app.serving.queries import Query as ScoreQuery
-from app.serving.queries import fold_in_user, known_user
+from app.serving.queries import fold_in_user, known_user, scores_samples
 
 router = APIRouter(tags=["recommendations"])
 
@@ -113,7 +113,7 @@ async def recommend_for_user(
     query = ScoreQuery(k=k, rank=rank, genres=genres, exclude=excluded_ids, excluded=excluded)
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = cache
-    if genres or excluded:  # a per-request matmul over samples: keep it off the event loop
+    if scores_samples(served, query):  # a matmul over samples: keep it off the event loop
         return await run_in_threadpool(known_user, served, user_id, index, query)
     return known_user(served, user_id, index, query)
 

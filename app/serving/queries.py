@@ -33,7 +33,7 @@ from app.serving.recommend import (
 from common.foldin import METHOD, laplace_fold_in, layout_logits, prior_predictive
 from common.picks import Rank, sigmoid, top_unwatched
 
-__all__ = ["INTERVAL", "Query", "fold_in_user", "known_user", "movie_ref"]
+__all__ = ["INTERVAL", "Query", "fold_in_user", "known_user", "movie_ref", "scores_samples"]
 
 INTERVAL = 0.90
 
@@ -173,6 +173,17 @@ def _superset_picks(
     if len(query.genres) == 1:
         return rows[0]
     return union_picks(rows, user_embeddings, served.movie_major)
+
+
+def scores_samples(served: Served, query: Query) -> bool:
+    """Whether answering `query` for a known user may score samples (tens of ms at 1,000
+    samples; callers keep it off the event loop): exclusions, or a genre filter without
+    precomputed genre picks. Plain and genre-filtered requests only read precomputed rows."""
+    if query.excluded:
+        return True
+    if not query.genres:
+        return False
+    return served.genre_picks is None or not set(query.genres) <= set(served.catalog.filter_genres)
 
 
 def known_user(served: Served, user_id: str, index: int, query: Query) -> RecommendResponse:

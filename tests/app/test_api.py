@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.serving.queries import Query as ScoreQuery
+from app.serving.queries import scores_samples
 from tests.helpers.app_helpers import app_settings, detail_text, publish, reference_picks, tiny_data
 
 TOKEN = "s3cret-token"
@@ -134,6 +137,22 @@ def test_genre_answers_do_not_depend_on_precomputed_genre_picks(client, publishe
                         client.get(f"/recommend/{user_id}", params=params).json()
                         == per_request.get(f"/recommend/{user_id}", params=params).json()
                     )
+
+
+def test_only_exclusions_or_uncomputed_genres_score_samples(client, published):
+    _, pub = published
+    served = client.app.state.holder.current
+    names = sorted(set(pub.data.first_genre))
+
+    def query(genres, excluded):
+        return ScoreQuery(k=5, rank="picks", genres=genres, exclude=[], excluded=excluded)
+
+    assert not scores_samples(served, query([], []))
+    assert not scores_samples(served, query(names[:1], []))
+    assert not scores_samples(served, query(names[:2], []))
+    assert scores_samples(served, query(names[:1], [0]))
+    assert scores_samples(served, query([], [0]))
+    assert scores_samples(dataclasses.replace(served, genre_picks=None), query(names[:1], []))
 
 
 @pytest.mark.parametrize(
