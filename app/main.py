@@ -19,6 +19,7 @@ from fastapi_offline import FastAPIOffline
 
 from app import http_errors
 from app.docs_offline import install_redoc
+from app.heap import bound_heap_retention
 from app.jobs.service import start_jobs, stop_jobs
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.openapi import complete_schema
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not bound_heap_retention():
+            log.info("malloc settings left as they are: the C library is not glibc")
         active = holder or ModelHolder(
             settings.store_dir,
             chunk_users=settings.precompute_chunk_users,
