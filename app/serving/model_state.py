@@ -205,7 +205,6 @@ class ModelHolder:
         dtype = pick_dtype(version.num_movies)
         genre_shape = (version.num_users, len(catalog.filter_genres), version.num_samples)
         with_genres = 0 < math.prod(genre_shape) * dtype.itemsize <= self.genre_picks_max_bytes
-        kinds = ("picks", "means", "movies", "genres")[: 4 if with_genres else 3]
 
         computed: list[UserScores] = []
         misses: set[str] = set()
@@ -276,7 +275,7 @@ class ModelHolder:
         # from the samples before their pages are released, not cached on disk.
         fold_in = fold_in_layout(movie_embeddings, movie_bias)
         self.cache_misses += len(misses)
-        self.cache_hits += len(kinds) - len(misses)
+        self.cache_hits += (4 if with_genres else 3) - len(misses)
         # The precomputation read every sample; requests read a few users' rows and movies.
         mapped = [version.movie_embeddings, version.movie_bias]
         if version.num_users:

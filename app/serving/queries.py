@@ -159,18 +159,26 @@ def _response(
     )
 
 
+def _genre_columns(served: Served, query: Query) -> list[int] | None:
+    """The query's genres as columns of the precomputed genre picks; None when there are
+    no genres, or no precomputed picks for all of them."""
+    axis = served.catalog.filter_genres
+    if served.genre_picks is None or not query.genres or not set(query.genres) <= set(axis):
+        return None
+    return [axis.index(g) for g in query.genres]
+
+
 def _superset_picks(
     served: Served, index: int, user_embeddings: np.ndarray, query: Query
 ) -> np.ndarray:
     """User `index`'s picks over the smallest precomputed superset of the query's candidates:
     the genre's picks for one genre, the best of the genres' picks for several (when genre
     picks were precomputed), else the unfiltered picks."""
-    genre_picks = served.genre_picks
-    axis = served.catalog.filter_genres
-    if genre_picks is None or not query.genres or not set(query.genres) <= set(axis):
+    columns = _genre_columns(served, query)
+    if columns is None or served.genre_picks is None:
         return served.picks[index]
-    rows = genre_picks[index, [axis.index(g) for g in query.genres]]
-    if len(query.genres) == 1:
+    rows = served.genre_picks[index, columns]
+    if len(columns) == 1:
         return rows[0]
     return union_picks(rows, user_embeddings, served.movie_major)
 
@@ -181,9 +189,7 @@ def scores_samples(served: Served, query: Query) -> bool:
     precomputed genre picks. Plain and genre-filtered requests only read precomputed rows."""
     if query.excluded:
         return True
-    if not query.genres:
-        return False
-    return served.genre_picks is None or not set(query.genres) <= set(served.catalog.filter_genres)
+    return bool(query.genres) and _genre_columns(served, query) is None
 
 
 def known_user(served: Served, user_id: str, index: int, query: Query) -> RecommendResponse:
